@@ -1,0 +1,175 @@
+"""GRU: the time loop of one layer (gate blocks r, z, n in PyTorch's row order), both variants.
+
+With xp_t = x_t W_ih^T + b_ih (+ the recurrent biases that sit outside r, see below):
+
+    r = sigma(xp_r + h_{t-1} W_hr^T + b_hr)
+    z = sigma(xp_z + h_{t-1} W_hz^T + b_hz)
+    reset_after=True  (PyTorch):  n = tanh(xp_n + r * (h_{t-1} W_hn^T + b_hn))
+    reset_after=False (Cho 2014): n = tanh(xp_n + (r * h_{t-1}) W_hn^T + b_hn)
+    h_t = (1 - z) * n + z * h_{t-1}
+
+Backward, with dh_t the total gradient reaching h_t:
+
+    dn = dh_t (1 - z)   dz = dh_t (h_{t-1} - n)   da_n = dn (1 - n^2)   da_z = dz z (1 - z)
+    reset_after=True:   da_r = da_n hn r (1 - r),  hn = h_{t-1} W_hn^T + b_hn
+                        dh_{t-1} = dh_t z + [da_r, da_z, r da_n] W_hh
+    reset_after=False:  d(rh) = da_n W_hn,  da_r = d(rh) h_{t-1} r (1 - r)
+                        dh_{t-1} = dh_t z + d(rh) r + [da_r, da_z] [W_hr; W_hz]
+"""
+
+import numpy as np
+
+from ._jit import jit
+
+
+@jit
+def forward_reset_after(xp, w_hh_t, b_hn, h, gates, hn):
+    """reset_after=True; h[0] holds h_0 on entry.
+
+    xp: (T, B, 3H) = x W_ih^T + b_ih + [b_hr, b_hz, 0]; w_hh_t: (H, 3H) = W_hh^T; b_hn: (H,);
+    h: (T + 1, B, H); gates: (T, B, 3H) receives [r, z, n]; hn: (T, B, H) receives
+    h_{t-1} W_hn^T + b_hn.
+    """
+    T, B, G = xp.shape
+    H = G // 3
+    one = xp.dtype.type(1)
+    for t in range(T):
+        a = gates[t]  # (B, 3H): recurrent projection, then activations in place
+        np.dot(h[t], w_hh_t, a)
+        x_t = xp[t]
+        h_prev = h[t]
+        h_t = h[t + 1]
+        hn_t = hn[t]
+        for b in range(B):
+            for j in range(H):
+                r = one / (one + np.exp(-(x_t[b, j] + a[b, j])))
+                z = one / (one + np.exp(-(x_t[b, H + j] + a[b, H + j])))
+                hn_bj = a[b, 2 * H + j] + b_hn[j]
+                n = np.tanh(x_t[b, 2 * H + j] + r * hn_bj)
+                hn_t[b, j] = hn_bj
+                a[b, j] = r
+                a[b, H + j] = z
+                a[b, 2 * H + j] = n
+                h_t[b, j] = (one - z) * n + z * h_prev[b, j]
+
+
+@jit
+def backward_reset_after(h, gates, hn, w_hh, dh_out, dh_n, da_x, da_h, dh_norms):
+    """BPTT for reset_after=True; returns dL/dh_0 (B, H).
+
+    Writes da_x: (T, B, 3H) = dL/d(xp) = [da_r, da_z, da_n] and da_h: (T, B, 3H) =
+    dL/d(h_{t-1} W_hh^T + b_hh) = [da_r, da_z, r da_n], and dh_norms: (T,) = ||dh_t||.
+    """
+    T, B, H = dh_out.shape
+    one = h.dtype.type(1)
+    dh_rec = dh_n.copy()  # (B, H)
+    direct = np.empty_like(dh_rec)  # (B, H): dh_t * z, the path that skips W_hh
+    for t in range(T - 1, -1, -1):
+        gt = gates[t]
+        h_prev = h[t]
+        hn_t = hn[t]
+        d_out_t = dh_out[t]
+        dx_t = da_x[t]
+        dhh_t = da_h[t]
+        sq = 0.0
+        for b in range(B):
+            for j in range(H):
+                r = gt[b, j]
+                z = gt[b, H + j]
+                n = gt[b, 2 * H + j]
+                dh = d_out_t[b, j] + dh_rec[b, j]
+                sq += dh * dh
+                da_n = dh * (one - z) * (one - n * n)
+                da_z = dh * (h_prev[b, j] - n) * z * (one - z)
+                da_r = da_n * hn_t[b, j] * r * (one - r)
+                dx_t[b, j] = da_r
+                dx_t[b, H + j] = da_z
+                dx_t[b, 2 * H + j] = da_n
+                dhh_t[b, j] = da_r
+                dhh_t[b, H + j] = da_z
+                dhh_t[b, 2 * H + j] = r * da_n
+                direct[b, j] = dh * z
+        dh_norms[t] = np.sqrt(sq)
+        np.dot(dhh_t, w_hh, dh_rec)
+        dh_rec += direct
+    return dh_rec
+
+
+@jit
+def forward_reset_before(xp, w_rz_t, w_n_t, h, gates, rh):
+    """reset_after=False; h[0] holds h_0 on entry.
+
+    xp: (T, B, 3H) = x W_ih^T + b_ih + b_hh; w_rz_t: (H, 2H) = [W_hr; W_hz]^T; w_n_t: (H, H) =
+    W_hn^T; h: (T + 1, B, H); gates: (T, B, 3H) receives [r, z, n]; rh: (T, B, H) receives
+    r * h_{t-1}.
+    """
+    T, B, G = xp.shape
+    H = G // 3
+    one = xp.dtype.type(1)
+    a_rz = np.empty((B, 2 * H), dtype=xp.dtype)
+    a_n = np.empty((B, H), dtype=xp.dtype)
+    for t in range(T):
+        np.dot(h[t], w_rz_t, a_rz)
+        x_t = xp[t]
+        g_t = gates[t]
+        h_prev = h[t]
+        h_t = h[t + 1]
+        rh_t = rh[t]
+        for b in range(B):
+            for j in range(H):
+                r = one / (one + np.exp(-(x_t[b, j] + a_rz[b, j])))
+                g_t[b, j] = r
+                g_t[b, H + j] = one / (one + np.exp(-(x_t[b, H + j] + a_rz[b, H + j])))
+                rh_t[b, j] = r * h_prev[b, j]
+        np.dot(rh_t, w_n_t, a_n)
+        for b in range(B):
+            for j in range(H):
+                z = g_t[b, H + j]
+                n = np.tanh(x_t[b, 2 * H + j] + a_n[b, j])
+                g_t[b, 2 * H + j] = n
+                h_t[b, j] = (one - z) * n + z * h_prev[b, j]
+
+
+@jit
+def backward_reset_before(h, gates, w_rz, w_n, dh_out, dh_n, da, dh_norms):
+    """BPTT for reset_after=False; returns dL/dh_0 (B, H).
+
+    w_rz: (2H, H) = [W_hr; W_hz]; w_n: (H, H) = W_hn. Writes da: (T, B, 3H) =
+    [da_r, da_z, da_n] (the gradient of both the input and the recurrent pre-activations; the n
+    block's recurrent input is r * h_{t-1}) and dh_norms: (T,) = ||dh_t||.
+    """
+    T, B, H = dh_out.shape
+    one = h.dtype.type(1)
+    dh_rec = dh_n.copy()  # (B, H)
+    da_n = np.empty_like(dh_rec)  # (B, H)
+    d_rh = np.empty_like(dh_rec)  # (B, H): dL/d(r * h_{t-1})
+    da_rz = np.empty((B, 2 * H), dtype=h.dtype)
+    direct = np.empty_like(dh_rec)  # (B, H): dh z + d(rh) r
+    for t in range(T - 1, -1, -1):
+        gt = gates[t]
+        h_prev = h[t]
+        d_out_t = dh_out[t]
+        da_t = da[t]
+        sq = 0.0
+        for b in range(B):
+            for j in range(H):
+                z = gt[b, H + j]
+                n = gt[b, 2 * H + j]
+                dh = d_out_t[b, j] + dh_rec[b, j]
+                sq += dh * dh
+                da_n[b, j] = dh * (one - z) * (one - n * n)
+                da_rz[b, H + j] = dh * (h_prev[b, j] - n) * z * (one - z)
+                direct[b, j] = dh * z
+        dh_norms[t] = np.sqrt(sq)
+        np.dot(da_n, w_n, d_rh)
+        for b in range(B):
+            for j in range(H):
+                r = gt[b, j]
+                da_rz[b, j] = d_rh[b, j] * h_prev[b, j] * r * (one - r)
+                direct[b, j] += d_rh[b, j] * r
+                da_t[b, j] = da_rz[b, j]
+                da_t[b, H + j] = da_rz[b, H + j]
+                da_t[b, 2 * H + j] = da_n[b, j]
+        np.dot(da_rz, w_rz, dh_rec)
+        dh_rec += direct
+    return dh_rec

@@ -1,0 +1,93 @@
+"""LSTM: the time loop of one layer (gate blocks i, f, g, o in PyTorch's row order).
+
+Forward, with xp_t = x_t W_ih^T + b_ih + b_hh precomputed for all t:
+
+    [a_i, a_f, a_g, a_o] = xp_t + h_{t-1} W_hh^T
+    i = sigma(a_i)   f = sigma(a_f)   g = tanh(a_g)   o = sigma(a_o)
+    c_t = f * c_{t-1} + i * g
+    h_t = o * tanh(c_t)
+
+Backward, with dh_t and dc_t the total gradients reaching h_t and c_t:
+
+    do = dh_t * tanh(c_t)
+    dc_t += dh_t * o * (1 - tanh(c_t)^2)
+    di = dc_t * g    df = dc_t * c_{t-1}    dg = dc_t * i
+    da_i = di i (1 - i)   da_f = df f (1 - f)   da_g = dg (1 - g^2)   da_o = do o (1 - o)
+    dc_{t-1} = dc_t * f                 (the cell path: diag(f) carries the gradient)
+    dh_{t-1} = da_t W_hh
+"""
+
+import numpy as np
+
+from ._jit import jit
+
+
+@jit
+def forward(xp, w_hh_t, h, c, gates):
+    """Run the recurrence; h[0], c[0] hold h_0, c_0 on entry.
+
+    xp: (T, B, 4H) input projection with both biases; w_hh_t: (H, 4H) = W_hh^T;
+    h, c: (T + 1, B, H); gates: (T, B, 4H) receives the activations [i, f, g, o].
+    """
+    T, B, G = xp.shape
+    H = G // 4
+    one = xp.dtype.type(1)
+    for t in range(T):
+        a = gates[t]  # (B, 4H): pre-activations, then activations in place
+        np.dot(h[t], w_hh_t, a)
+        x_t = xp[t]
+        c_prev = c[t]
+        c_t = c[t + 1]
+        h_t = h[t + 1]
+        for b in range(B):
+            for j in range(H):
+                i = one / (one + np.exp(-(a[b, j] + x_t[b, j])))
+                f = one / (one + np.exp(-(a[b, H + j] + x_t[b, H + j])))
+                g = np.tanh(a[b, 2 * H + j] + x_t[b, 2 * H + j])
+                o = one / (one + np.exp(-(a[b, 3 * H + j] + x_t[b, 3 * H + j])))
+                a[b, j] = i
+                a[b, H + j] = f
+                a[b, 2 * H + j] = g
+                a[b, 3 * H + j] = o
+                c_new = f * c_prev[b, j] + i * g
+                c_t[b, j] = c_new
+                h_t[b, j] = o * np.tanh(c_new)
+
+
+@jit
+def backward(gates, c, w_hh, dh_out, dh_n, dc_n, da, dh_norms):
+    """BPTT through one layer; returns (dL/dh_0, dL/dc_0), each (B, H).
+
+    gates: (T, B, 4H) activations; c: (T + 1, B, H); w_hh: (4H, H); dh_out: (T, B, H) gradient
+    reaching each h_t from outside the recurrence; dh_n, dc_n: (B, H) gradients on h_T, c_T.
+    Writes da: (T, B, 4H) = dL/d[a_i, a_f, a_g, a_o] and dh_norms: (T,) = ||dh_t||.
+    """
+    T, B, H = dh_out.shape
+    one = c.dtype.type(1)
+    dh_rec = dh_n.copy()  # (B, H): dL/dh_t flowing back through W_hh from t + 1
+    dc = dc_n.copy()  # (B, H): dL/dc_t flowing back through f from t + 1
+    for t in range(T - 1, -1, -1):
+        gt = gates[t]
+        c_prev = c[t]
+        c_t = c[t + 1]
+        d_out_t = dh_out[t]
+        da_t = da[t]
+        sq = 0.0
+        for b in range(B):
+            for j in range(H):
+                i = gt[b, j]
+                f = gt[b, H + j]
+                g = gt[b, 2 * H + j]
+                o = gt[b, 3 * H + j]
+                dh = d_out_t[b, j] + dh_rec[b, j]
+                sq += dh * dh
+                tanh_c = np.tanh(c_t[b, j])
+                dct = dc[b, j] + dh * o * (one - tanh_c * tanh_c)
+                da_t[b, j] = dct * g * i * (one - i)
+                da_t[b, H + j] = dct * c_prev[b, j] * f * (one - f)
+                da_t[b, 2 * H + j] = dct * i * (one - g * g)
+                da_t[b, 3 * H + j] = dh * tanh_c * o * (one - o)
+                dc[b, j] = dct * f
+        dh_norms[t] = np.sqrt(sq)
+        np.dot(da_t, w_hh, dh_rec)
+    return dh_rec, dc
