@@ -33,7 +33,7 @@ def forward(xp, w_hh_t, h, relu):
             for j in range(H):
                 v = a[b, j] + x_t[b, j]
                 if relu:
-                    a[b, j] = v if v > zero else zero
+                    a[b, j] = zero if v < zero else v  # NaN passes through, as torch.relu
                 else:
                     a[b, j] = np.tanh(v)
 

@@ -1,0 +1,115 @@
+"""Forward against the naive NumPy reference; BPTT against float64 central finite differences."""
+
+import numpy as np
+import pytest
+from cells import IDS, VARIANTS
+from naive import forward as naive_forward
+
+from rnnbench import Network
+
+
+def make_problem(cell, opt, T, B, I=2, H=3, L=2, seed=0, dtype=np.float64):
+    net = Network(cell, I, H, L, dtype=dtype, seed=seed, **opt)
+    rng = np.random.default_rng(seed + 100)
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    h0 = rng.standard_normal((L, B, H)).astype(dtype) * 0.5
+    c0 = rng.standard_normal((L, B, H)).astype(dtype) * 0.5 if cell == "lstm" else None
+    return net, x, h0, c0, rng
+
+
+@pytest.mark.parametrize("cell,opt", VARIANTS, ids=IDS)
+@pytest.mark.parametrize("T,B", [(1, 1), (6, 3)])
+def test_forward_matches_naive_reference(cell, opt, T, B):
+    net, x, h0, c0, _ = make_problem(cell, opt, T, B, L=3)
+    out, cache = net.forward(x, h0, c0)
+    ref_out, ref_hn, ref_cn = naive_forward(cell, net.params, x, h0, c0, num_layers=3, **opt)
+    np.testing.assert_allclose(out, ref_out, rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(cache.h_n, ref_hn, rtol=1e-13, atol=1e-14)
+    if cell == "lstm":
+        np.testing.assert_allclose(cache.c_n, ref_cn, rtol=1e-13, atol=1e-14)
+    else:
+        assert cache.c_n is None
+
+
+@pytest.mark.parametrize("cell,opt", VARIANTS, ids=IDS)
+@pytest.mark.parametrize("T,B", [(1, 1), (5, 3)])
+def test_backward_matches_central_finite_differences(cell, opt, T, B):
+    """L = sum(out * d_out) + sum(h_n * dh_n) (+ sum(c_n * dc_n)); every input checked."""
+    net, x, h0, c0, rng = make_problem(cell, opt, T, B)
+    L_, H = net.num_layers, net.hidden_size
+    d_out = rng.standard_normal((T, B, H))
+    dh_n = rng.standard_normal((L_, B, H))
+    dc_n = rng.standard_normal((L_, B, H)) if cell == "lstm" else None
+
+    def loss():
+        out, cache = net.forward(x, h0, c0)
+        val = np.sum(out * d_out) + np.sum(cache.h_n * dh_n)
+        return val + (np.sum(cache.c_n * dc_n) if cell == "lstm" else 0.0)
+
+    out, cache = net.forward(x, h0, c0)
+    grads = net.backward(cache, d_out, dh_n, dc_n)
+    arrays = dict(net.params, x=x, h0=h0)
+    if cell == "lstm":
+        arrays["c0"] = c0
+    assert set(grads) == set(arrays)
+    eps = 1e-6
+    for name, a in arrays.items():
+        fd = np.empty_like(a)
+        for idx in np.ndindex(a.shape):
+            saved = a[idx]
+            a[idx] = saved + eps
+            up = loss()
+            a[idx] = saved - eps
+            down = loss()
+            a[idx] = saved
+            fd[idx] = (up - down) / (2 * eps)
+        assert grads[name].shape == a.shape, name
+        np.testing.assert_allclose(grads[name], fd, rtol=1e-6, atol=1e-8, err_msg=name)
+
+
+@pytest.mark.parametrize("cell,opt", VARIANTS, ids=IDS)
+def test_dh_norms_are_the_norms_of_the_total_gradient_on_h_t(cell, opt):
+    """dL/dh_t of the top layer = d_out[t] + dL/dh_0 of the same network run on x[t+1:] from h_t."""
+    T, B = 6, 2
+    net, x, h0, c0, rng = make_problem(cell, opt, T, B, L=2)
+    d_out = rng.standard_normal((T, B, net.hidden_size))
+    out, cache = net.forward(x, h0, c0)
+    net.backward(cache, d_out)
+    assert cache.dh_norms.shape == (2, T)
+    for t in range(T - 1):
+        h_t = np.stack([h[t + 1] for h in cache.h])
+        c_t = np.stack([c[t + 1] for c in cache.c]) if cell == "lstm" else None
+        _, suffix = net.forward(x[t + 1 :], h_t, c_t)
+        g = net.backward(suffix, d_out[t + 1 :])
+        expected = np.linalg.norm(d_out[t] + g["h0"][1])
+        np.testing.assert_allclose(cache.dh_norms[1, t], expected, rtol=1e-12)
+    np.testing.assert_allclose(cache.dh_norms[1, T - 1], np.linalg.norm(d_out[T - 1]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("cell,opt", VARIANTS, ids=IDS)
+def test_float32_is_a_compiled_path_that_keeps_its_dtype(cell, opt):
+    net, x, h0, c0, rng = make_problem(cell, opt, 5, 2, dtype=np.float32)
+    out, cache = net.forward(x, h0, c0)
+    grads = net.backward(cache, rng.standard_normal(out.shape).astype(np.float32))
+    assert out.dtype == np.float32 and cache.h_n.dtype == np.float32
+    assert all(g.dtype == np.float32 for g in grads.values())
+    ref_out, _, _ = naive_forward(
+        cell,
+        {k: v.astype(np.float64) for k, v in net.params.items()},
+        x.astype(np.float64),
+        h0.astype(np.float64),
+        None if c0 is None else c0.astype(np.float64),
+        num_layers=2,
+        **opt,
+    )
+    np.testing.assert_allclose(out, ref_out, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell,opt", VARIANTS, ids=IDS)
+def test_nan_in_the_input_propagates(cell, opt):
+    net, x, h0, c0, rng = make_problem(cell, opt, 4, 2)
+    x[1, 0, 0] = np.nan
+    out, cache = net.forward(x, h0, c0)
+    assert np.all(np.isfinite(out[0])) and np.isnan(out[1:, 0]).any()
+    grads = net.backward(cache, np.ones_like(out))
+    assert np.isnan(grads["weight_ih_l0"]).any()
