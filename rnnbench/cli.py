@@ -1,0 +1,176 @@
+"""The command line, ``python -m rnnbench [OVERRIDES]``: compose -> validate -> train -> summary.
+
+Bad input never reaches Hydra's job machinery. `main` first composes and validates the config
+itself (for ``--multirun``, every job of a basic-sweeper grid), and on a bad value, an unknown
+key or an unknown group option prints ONE line on stderr,
+
+    rnnbench: error: optim.lr must be a finite number > 0, got nan
+
+and exits with status 2 before Hydra creates any directory or file. Only then does it hand over
+to the `@hydra.main` app, which composes again, creates the run directory and trains.
+
+Inside a job a run directory that already holds a completed run of the same resolved config is
+left alone (so re-running a sweep skips finished jobs). A diverged run exits 0; Ctrl-C exits 130.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from rnnbench import records
+from rnnbench.config import CONFIG_NAME, VERSION_BASE, ConfigError, conf_dir, config_hash, validate
+
+log = logging.getLogger(__name__)
+
+CONF_DIR = conf_dir()
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+# --------------------------------------------------------------------------------- preflight
+
+
+def one_line(exc: BaseException) -> str:
+    """Hydra's and OmegaConf's multi-line composition errors reduced to one line."""
+    from hydra.errors import MissingConfigException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if isinstance(exc, ConfigError):
+        return str(exc)
+    if isinstance(exc, MissingConfigException) and exc.missing_cfg_file:
+        name = exc.missing_cfg_file
+        group, _, option = name.rpartition("/")
+        if exc.options:
+            return f"{group}={option}: no such option; choose one of {', '.join(exc.options)}"
+        return f"no config named {name!r}"
+    cause = exc.__cause__ if isinstance(exc.__cause__, OmegaConfBaseException) else None
+    if isinstance(exc, OmegaConfBaseException):
+        cause = exc
+    lines = [s.strip() for s in str(exc).splitlines() if s.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    if len(lines) > 1 and lines[1].startswith("To append"):
+        text += f" ({lines[1]})"
+    if cause is not None and cause is not exc:
+        msg = (getattr(cause, "msg", None) or str(cause)).splitlines()[0]
+        key = getattr(cause, "full_key", None)
+        text += f": {key}: {msg}" if key else f": {msg}"
+    elif cause is exc and getattr(cause, "full_key", None):
+        text = f"{cause.full_key}: {(cause.msg or str(cause)).splitlines()[0]}"
+    return text
+
+
+def _job_overrides(config_name: str, overrides: list[str], multirun: bool) -> list[list[str]]:
+    """The override list of every job the command would launch (sweeps of the basic sweeper)."""
+    from hydra import compose
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if not multirun:
+        return [overrides]
+    parser = OverridesParser.create()
+    parsed = parser.parse_overrides(overrides)
+    base = [o.input_line for o in parsed if not o.is_sweep_override()]
+    cfg = compose(config_name, overrides=base, return_hydra_config=True)
+    if OmegaConf.select(cfg, "hydra.sweeper._target_") != BASIC_SWEEPER:
+        return [base]  # another sweeper chooses its own jobs; each job validates itself
+    params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
+    grid = [f"{k}={v}" for k, v in params.items()] + list(overrides)
+    batches = BasicSweeper.split_arguments(parser.parse_overrides(grid), max_batch_size=None)
+    return [list(job) for batch in batches for job in batch]
+
+
+def preflight(argv: list[str]) -> None:
+    """Compose and validate every job `argv` describes; raise ConfigError (one line) if bad.
+
+    Composes through Hydra's compose API, so nothing is created on disk.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra._internal.utils import get_args_parser
+
+    args = get_args_parser().parse_args(argv)
+    if args.help or args.hydra_help or args.info or args.shell_completion:
+        return
+    if args.config_path or args.config_dir:
+        return  # a user-supplied config tree: the job validates itself
+    config_name = args.config_name or CONFIG_NAME
+    try:
+        with initialize_config_dir(str(CONF_DIR), version_base=VERSION_BASE, job_name="rnnbench"):
+            for overrides in _job_overrides(config_name, list(args.overrides), args.multirun):
+                validate(compose(config_name, overrides=overrides))
+    except ConfigError:
+        raise
+    except Exception as exc:  # Hydra/OmegaConf composition errors: unknown keys and options
+        raise ConfigError(one_line(exc)) from None
+
+
+# --------------------------------------------------------------------------------- the app
+
+
+def _log_summary(s: dict[str, Any]) -> None:
+    ev = s.get("final_eval") or {}
+    extra = "  ".join(f"{k} {v:.4f}" for k, v in ev.items() if k != "loss" and v is not None)
+    fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+    log.info(
+        "%s %s T=%s seed=%s: %s after %d/%d steps",
+        s["cell"],
+        s["task"],
+        s["seq_len"],
+        s["seed"],
+        s["status"],
+        s["steps"],
+        s["max_steps"],
+    )
+    log.info(
+        "final eval loss %s vs memoryless baseline %s%s%s",
+        fmt(s["final_eval_loss"]),
+        fmt(s["baseline_loss"]),
+        f"  ({extra})" if extra else "",
+        "  SOLVED" if s["solved"] else "  not solved",
+    )
+    if s.get("cause"):
+        log.info("diverged at step %s: %s", s["diverged_step"], s["cause"])
+    log.info(
+        "%.1f steps/s, wall time %.1f s",
+        s["steps_per_s"] or float("nan"),
+        s["wall_time_s"],
+    )
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name=CONFIG_NAME, version_base=VERSION_BASE)
+def app(cfg: DictConfig) -> dict[str, Any]:
+    """One job: validate, skip if already completed, train, log the summary."""
+    from rnnbench import train  # deferred: imports numba and the kernels
+
+    validate(cfg)  # again: sweepers other than the basic one compose jobs preflight never saw
+    run_dir = HydraConfig.get().runtime.output_dir
+    done = records.completed(run_dir, config_hash(cfg))
+    if done is not None:
+        log.info("%s already holds a completed run of this config; skipping", run_dir)
+        return done
+    log.info("run directory %s", run_dir)
+    summary = train.run(cfg, run_dir)
+    _log_summary(summary)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``python -m rnnbench`` and the ``rnnbench`` script."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        preflight(argv)
+    except ConfigError as exc:
+        sys.stderr.write(f"rnnbench: error: {exc}\n")
+        sys.exit(EXIT_USAGE)
+    sys.argv = [sys.argv[0], *argv]
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("rnnbench: interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)

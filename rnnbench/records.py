@@ -1,0 +1,295 @@
+"""What a run leaves on disk: atomic writes, the metric table, the environment record, summary.json.
+
+Every file goes through `atomic_write`: the bytes are written to a temporary file in the same
+directory, flushed to disk, then renamed over the target with `os.replace`. A reader (or a run
+killed at any moment) sees either the complete old file, the complete new one, or none.
+
+Files of one run directory (all names are constants below; the report reads only these):
+
+    config.yaml       the resolved job config (Hydra's .hydra/ holds the unresolved one)
+    metrics.parquet   long table: step (int64), split (train|eval), metric (str), value (float64)
+    environment.json  versions, thread counts, CPU, git commit
+    summary.json      written last: status and the headline numbers (SUMMARY_KEYS)
+
+JSON is strict: NaN and +-Infinity become null, and ``allow_nan=False`` guarantees no such
+token is ever written. Arrays go to ``.npz`` without object arrays, so every load can use
+``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping
+from contextlib import suppress
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.parquet"
+ENVIRONMENT_FILE = "environment.json"
+SUMMARY_FILE = "summary.json"
+
+METRIC_COLUMNS = ("step", "split", "metric", "value")
+STATUSES = ("completed", "diverged", "failed", "interrupted")
+SUMMARY_KEYS = (
+    "status",
+    "cell",
+    "task",
+    "seq_len",
+    "seed",
+    "steps",  # steps actually taken (== train.steps when completed)
+    "final_eval_loss",
+    "baseline_loss",
+    "solved",
+    "wall_time_s",
+    "steps_per_s",
+    "config_hash",
+)
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK  # what open() would give; mkstemp's own default is 0o600
+
+PACKAGES = (
+    "rnnbench",
+    "numpy",
+    "numba",
+    "llvmlite",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "hydra-core",
+    "omegaconf",
+    "tqdm",
+    "threadpoolctl",
+)
+
+
+# --------------------------------------------------------------------------------- atomic writes
+
+
+def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` atomically (temp file in the same directory, fsync, os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), FILE_MODE)
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Plain JSON data: numpy scalars/arrays to Python, NaN and +-inf to None, paths to str."""
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    return obj
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Strict JSON (no NaN/Infinity tokens), indented, atomically."""
+    text = json.dumps(to_jsonable(obj), indent=2, sort_keys=True, allow_nan=False)
+    return atomic_write(path, (text + "\n").encode())
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Load JSON, refusing the NaN/Infinity tokens Python's json would otherwise accept."""
+
+    def _reject(token: str) -> Any:
+        raise ValueError(f"{path}: non-standard JSON token {token}")
+
+    return json.loads(Path(path).read_text(), parse_constant=_reject)
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write(path, text.encode())
+
+
+def write_parquet(path: str | os.PathLike, frame: pd.DataFrame) -> Path:
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False, engine="pyarrow")
+    return atomic_write(path, buf.getvalue())
+
+
+def write_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> Path:
+    """Arrays to .npz (no object arrays: they would need pickles to load)."""
+    for name, a in arrays.items():
+        if np.asarray(a).dtype == object:
+            raise TypeError(f"npz array {name!r} has dtype object; store numbers only")
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return atomic_write(path, buf.getvalue())
+
+
+def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+# --------------------------------------------------------------------------------- metrics
+
+
+class MetricLog:
+    """Rows of the long metric table, appended during the run: (step, split, metric, value)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, str, str, float]] = []
+
+    def add(self, step: int, split: str, metrics: Mapping[str, float]) -> None:
+        for name, value in metrics.items():
+            self.rows.append((int(step), split, name, float(value)))
+
+    def frame(self) -> pd.DataFrame:
+        cols = list(zip(*self.rows, strict=True)) if self.rows else [[], [], [], []]
+        return pd.DataFrame(
+            {
+                "step": np.asarray(cols[0], dtype=np.int64),
+                "split": pd.Series(cols[1], dtype="string"),
+                "metric": pd.Series(cols[2], dtype="string"),
+                "value": np.asarray(cols[3], dtype=np.float64),
+            }
+        )
+
+    def write(self, run_dir: str | os.PathLike) -> Path:
+        return write_parquet(Path(run_dir) / METRICS_FILE, self.frame())
+
+
+# --------------------------------------------------------------------------------- summary
+
+
+def write_summary(run_dir: str | os.PathLike, summary: Mapping[str, Any]) -> Path:
+    """Write summary.json (call it last). Requires every key of SUMMARY_KEYS and a known status."""
+    missing = [k for k in SUMMARY_KEYS if k not in summary]
+    if missing:
+        raise ValueError(f"summary lacks {', '.join(missing)}")
+    if summary["status"] not in STATUSES:
+        raise ValueError(f"summary status must be one of {STATUSES}, got {summary['status']!r}")
+    return write_json(Path(run_dir) / SUMMARY_FILE, summary)
+
+
+def read_summary(run_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The run's summary, or None if absent or unreadable (a run that never finished)."""
+    try:
+        data = read_json(Path(run_dir) / SUMMARY_FILE)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def completed(run_dir: str | os.PathLike, config_hash: str) -> dict[str, Any] | None:
+    """The summary if this directory already holds a completed run of the same config."""
+    summary = read_summary(run_dir)
+    if (
+        summary
+        and summary.get("status") == "completed"
+        and summary.get("config_hash") == config_hash
+    ):
+        return summary
+    return None
+
+
+# --------------------------------------------------------------------------------- environment
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _cpu_model() -> str:
+    with suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def git_commit(directory: str | os.PathLike) -> dict[str, Any] | None:
+    """{"commit", "dirty"} of the git checkout holding `directory`, or None (installed wheel)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=directory, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": dirty}
+
+
+def _blas_threads() -> list[dict[str, Any]]:
+    from threadpoolctl import threadpool_info
+
+    keep = ("user_api", "internal_api", "prefix", "version", "num_threads", "threading_layer")
+    return [{k: info.get(k) for k in keep} for info in threadpool_info()]
+
+
+def environment(extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Where and with what the run ran. Call it inside the run's thread limits."""
+    import numba
+
+    package_dir = Path(__file__).resolve().parent
+    record = {
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "hostname": platform.node(),
+        "cpu": {"model": _cpu_model(), "count": os.cpu_count(), "machine": platform.machine()},
+        "packages": {p: _version(p) for p in PACKAGES},
+        "threads": {
+            "numba": numba.get_num_threads(),
+            "numba_max": numba.config.NUMBA_NUM_THREADS,
+            "numba_layer": numba.config.THREADING_LAYER,
+            "blas": _blas_threads(),
+        },
+        "git": git_commit(package_dir),
+        # Placeholder for the floating-point mode (FTZ/DAZ, fastmath flags), filled by the
+        # diagnostics work; the kernels compile without fastmath (rnnbench/kernels/_jit.py).
+        "floating_point": {"ftz_daz": None},
+    }
+    if extra:
+        record.update(extra)
+    return record
+
+
+def write_environment(run_dir: str | os.PathLike, extra: Mapping[str, Any] | None = None) -> Path:
+    return write_json(Path(run_dir) / ENVIRONMENT_FILE, environment(extra))
+
+
+def missing_files(run_dir: str | os.PathLike, names: Iterable[str] | None = None) -> list[str]:
+    """Which of the run files (default: all four) are absent from `run_dir`."""
+    names = names or (CONFIG_FILE, METRICS_FILE, ENVIRONMENT_FILE, SUMMARY_FILE)
+    return [n for n in names if not (Path(run_dir) / n).is_file()]
