@@ -43,6 +43,8 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+GRAD_NORMS_FILE = "grad_norms.parquet"
+DIAGNOSTICS_FILE = "diagnostics.parquet"
 GRAD_NORM_COLUMNS = ("step", "layer", "t", "norm", "finite")
 DIAGNOSTIC_COLUMNS = ("step", "quantity", "layer", "name", "t", "value", "finite")
 QUANTITIES = (
@@ -334,14 +336,17 @@ def fit_log_slope(x: np.ndarray, norms: np.ndarray) -> tuple[float, float, int]:
 class Recorder:
     """Collects grad_norms and diagnostics rows during training.
 
-    Call `after_backward` right after each `net.backward` (before clipping: the per-tensor norms
-    are the raw gradient's) and `after_clip` after each `optim.clip_gradients`. Full diagnostics
-    are recorded at step 0 and every `every` steps, and at any step whose gradient is not finite
-    (so the step where a run diverges is in the tables); `every <= 0` turns them off.
-    The per-timestep norms cost nothing (the training backward computes them); the Jacobian
-    estimate costs `jacobian_vectors` extra backward passes on the training cache, done after
-    the training gradients are read (`Network.backward` returns fresh arrays, so `grads` is
-    left untouched).
+    Call `after_backward` right after each backward, with every parameter's gradient, before
+    clipping (the per-tensor norms are the raw gradient's), and `after_clip` after each
+    `optim.clip_gradients`. Full diagnostics are recorded at the first step seen, every `every`
+    steps, at `last_step`, and at any step whose gradient is not finite (so the step where a
+    run diverges is in the tables); `every <= 0` turns everything off.
+
+    The per-timestep norms cost nothing (the training backward computes them); the spectra cost
+    one eigendecomposition and one SVD per H x H block; the Jacobian estimate costs
+    `jacobian_vectors` extra backward passes on the training cache, run after the training
+    gradients are read (`Network.backward` returns fresh arrays, so `grads` is left untouched,
+    and `cache.dh_norms` is restored).
     """
 
     def __init__(
@@ -355,6 +360,7 @@ class Recorder:
         saturation_eps: float = 0.05,
         spectra: bool = True,
         gates: bool = True,
+        last_step: int | None = None,
     ):
         self.net = net
         self.every = int(every)
@@ -364,41 +370,56 @@ class Recorder:
         self.eps = float(saturation_eps)
         self.spectra = bool(spectra)
         self.gates = bool(gates)
+        self.last_step = last_step
         self.grad_norms = Table(GRAD_NORM_COLUMNS)
         self.diagnostics = Table(DIAGNOSTIC_COLUMNS)
+        self._started = False
         self._n_since = 0
         self._clipped_since = 0
         self._max_before = -math.inf
-        self._due_step = None
+        self._logged_step = None
 
     def due(self, step: int) -> bool:
-        return self.every > 0 and step % self.every == 0
+        """Whether `step` is a logging step (the first seen, every `every`-th, the last)."""
+        if self.every <= 0:
+            return False
+        return not self._started or step % self.every == 0 or step == self.last_step
 
     def after_backward(self, step: int, cache, grads: Mapping[str, np.ndarray]) -> None:
-        dh = np.asarray(cache.dh_norms, dtype=np.float64)
-        finite = bool(np.isfinite(dh).all())
-        if not (self.due(step) or (self.every > 0 and not finite)):
-            self._due_step = None
+        """Record at logging steps (or if non-finite): dh norms, tensor norms, spectra, gates,
+        Jacobian gains. `grads`: parameter name -> gradient ("x", "h0", "c0" are skipped)."""
+        if self.every <= 0:
             return
-        self._due_step = step
+        dh = np.asarray(cache.dh_norms, dtype=np.float64)
+        due = self.due(step)
+        self._started = True
+        if not (due or not np.isfinite(dh).all()):
+            self._logged_step = None
+            return
+        self._logged_step = step
         self.grad_norms.extend(grad_norm_rows(step, dh))
-        rows = param_grad_norm_rows(step, grads, self.net.params.keys())
+        keys = [k for k in grads if k not in ("x", "h0", "c0")]
+        rows = param_grad_norm_rows(step, grads, keys)
         if self.spectra:
             rows += spectral_rows(step, self.net)
         if self.gates:
             rows += gate_rows(step, self.net, cache, bins=self.bins, eps=self.eps)
         if self.jacobian_vectors > 0:
+            saved = cache.dh_norms
             norms = jacobian_norms(self.net, cache, self.rng, self.jacobian_vectors)
             rows += jacobian_rows(step, norms)
-            cache.dh_norms = dh  # restore the training norms for any later reader
+            cache.dh_norms = saved  # the training norms, for any later reader
         self.diagnostics.extend(rows)
 
     def after_clip(self, step: int, norm_before: float, norm_after: float) -> None:
+        """Count clipping every step; record the norms at logging steps (or if non-finite)."""
+        if self.every <= 0:
+            return
         self._n_since += 1
         if math.isfinite(norm_before):
             self._max_before = max(self._max_before, norm_before)
             self._clipped_since += norm_after < norm_before
-        if self.every <= 0 or not (self._due_step == step or not math.isfinite(norm_before)):
+        if not (self._logged_step == step or not math.isfinite(norm_before)):
             return
         rows = clip_rows(step, norm_before, norm_after)
         rows.append(_row(step, "grad_norm_before_clip_max", self._max_before))

@@ -32,12 +32,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .diagnostics import DIAGNOSTICS_FILE as DIAGNOSTICS
+from .diagnostics import GRAD_NORMS_FILE as GRAD_NORMS
 from .diagnostics import fit_log_slope
 
 log = logging.getLogger(__name__)
 
-GRAD_NORMS = "grad_norms.parquet"
-DIAGNOSTICS = "diagnostics.parquet"
 BAD_COLOR = "magenta"
 
 

@@ -149,23 +149,28 @@ def test_recorder_leaves_training_gradients_and_norms_untouched():
     assert list(diag.columns) == list(D.DIAGNOSTIC_COLUMNS)
 
 
-def test_recorder_logs_at_the_interval_and_counts_clipping_in_between():
+def test_recorder_logs_first_every_and_last_step_and_counts_clipping_in_between():
     net = Network("rnn", 2, 3, seed=0)
     rng = np.random.default_rng(0)
-    rec = D.Recorder(net, every=4, rng=rng, jacobian_vectors=1, time_bins=2)
-    for step in range(9):
+    rec = D.Recorder(net, every=4, rng=rng, jacobian_vectors=1, time_bins=2, last_step=9)
+    for step in range(1, 10):
         _, cache = net.forward(rng.standard_normal((5, 2, 2)))
         grads = net.backward(cache, rng.standard_normal((5, 2, 3)))
         rec.after_backward(step, cache, grads)
-        rec.after_clip(step, 2.0 + step, 1.0 if step % 2 else 2.0 + step)
+        rec.after_clip(step, 2.0 + step, 1.0 if step % 2 else 2.0 + step)  # odd steps clipped
     gn, diag = rec.frames()
-    assert sorted(set(gn["step"])) == [0, 4, 8]
+    assert sorted(set(gn["step"])) == [1, 4, 8, 9]
     frac = diag[diag["quantity"] == "clip_fraction"].set_index("step")["value"]
-    assert frac.to_dict() == {0: 0.0, 4: 0.5, 8: 0.5}  # steps 1-4 and 5-8: two odd steps each
+    assert frac.to_dict() == pytest.approx({1: 1.0, 4: 1 / 3, 8: 0.5, 9: 1.0})
     peak = diag[diag["quantity"] == "grad_norm_before_clip_max"].set_index("step")["value"]
-    assert peak.to_dict() == {0: 2.0, 4: 6.0, 8: 10.0}
+    assert peak.to_dict() == {1: 3.0, 4: 6.0, 8: 10.0, 9: 11.0}
     gates = diag[diag["quantity"] == "gate_mean"]
     assert sorted(set(gates["t"])) == [1, 4]  # bins [1, 2] and [3, 5]: (first + last) // 2
+    assert set(diag.loc[diag["quantity"] == "param_grad_norm", "name"]) == set(net.params)
+    off = D.Recorder(net, every=0, rng=rng)
+    off.after_backward(0, cache, grads)
+    off.after_clip(0, math.nan, math.nan)
+    assert len(off.grad_norms) == 0 and len(off.diagnostics) == 0
 
 
 def test_gate_statistics_on_known_activations():
@@ -183,29 +188,33 @@ def test_gate_statistics_on_known_activations():
 
 def test_non_finite_values_become_null_with_a_flag_without_raising(tmp_path):
     net = Network("lstm", 2, 4, seed=0)
-    net.params["weight_hh_l0"][0, 0] = np.nan
-    net.params["bias_ih_l0"][1] = np.inf
     rng = np.random.default_rng(0)
+    rec = D.Recorder(net, every=100, rng=np.random.default_rng(1), jacobian_vectors=2)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _, cache = net.forward(rng.standard_normal((6, 3, 2)))
         grads = net.backward(cache, rng.standard_normal((6, 3, 4)))
+        rec.after_backward(1, cache, grads)  # the first step: logged, finite
+        rec.after_clip(1, 1.0, 1.0)
+        net.params["weight_hh_l0"][0, 0] = np.nan
+        net.params["bias_ih_l0"][1] = np.inf
+        _, cache = net.forward(rng.standard_normal((6, 3, 2)))
+        grads = net.backward(cache, rng.standard_normal((6, 3, 4)))
         assert not np.isfinite(cache.dh_norms).all()
-        rec = D.Recorder(net, every=100, rng=np.random.default_rng(1), jacobian_vectors=2)
         rec.after_backward(3, cache, grads)  # not a logging step, but non-finite: logged
         rec.after_clip(3, math.nan, math.nan)
         rec.after_clip(4, math.inf, math.inf)
         rows = D.clip_rows(5, math.inf, -math.inf) + D.clip_rows(5, 1e400, 1.0)
         gn, diag = rec.frames()
-    assert (gn["step"] == 3).all() and len(gn) == 6
-    assert (~gn["finite"]).any()
+    assert sorted(set(gn["step"])) == [1, 3] and len(gn) == 12
+    assert gn.loc[gn["step"] == 1, "finite"].all() and not gn.loc[gn["step"] == 3, "finite"].all()
     assert gn.loc[~gn["finite"], "norm"].isna().all() and gn.loc[gn["finite"], "norm"].notna().all()
-    assert (~diag["finite"]).sum() > 0
-    assert diag.loc[~diag["finite"], "value"].isna().all()
+    bad = diag[~diag["finite"]]
+    assert len(bad) > 0 and bad["value"].isna().all() and set(bad["step"]) == {3, 4}
     assert {"spectral_radius", "jacobian_norm", "gate_mean", "grad_norm_before_clip"} <= set(
-        diag.loc[~diag["finite"], "quantity"]
+        bad["quantity"]
     )
-    assert sorted(set(diag.loc[diag["quantity"] == "grad_norm_before_clip", "step"])) == [3, 4]
+    assert sorted(set(diag.loc[diag["quantity"] == "grad_norm_before_clip", "step"])) == [1, 3, 4]
     assert [r["value"] for r in rows] == [None, None, None, 1.0]
     assert [r["finite"] for r in rows] == [False, False, False, True]
     # parquet keeps them as nulls
