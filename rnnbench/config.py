@@ -14,6 +14,8 @@ The tree (defaults in the dataclasses; the YAML files in ``conf/`` pick the pres
     optim:  name, lr, + the optimiser's hyperparameters (make_optimizer keywords)
     clip:   method, max_value                                   (clip_gradients keywords)
     train:  steps, batch_size, eval_every, eval_size, log_every, diverge_grad_norm, progress
+    diagnostics: every, jacobian_vectors, time_bins, saturation_eps, spectra, gates
+                                                                (diagnostics.Recorder keywords)
 
 Every key has a rule in `RULES` (or `TASK_RULES` / `OPTIM_RULES` for the section chosen by
 ``task.name`` / ``optim.name``); a key without a rule is itself an error, so a new key cannot
@@ -147,6 +149,16 @@ class TrainConfig:
 
 
 @dataclass
+class DiagnosticsConfig:
+    every: int = 50  # log gradient diagnostics every this many steps (and first, last); 0: off
+    jacobian_vectors: int = 2  # random vectors for ||dh_T/dh_t|| (extra backwards); 0: skip
+    time_bins: int = 25  # gate statistics averaged in this many bins of t; 0: every t
+    saturation_eps: float = 0.05  # saturated: sigmoid < eps or > 1 - eps, |tanh| > 1 - eps
+    spectra: bool = True  # spectral radius and largest singular value of each W_hh block
+    gates: bool = True  # gate means and saturated fractions through time
+
+
+@dataclass
 class RNNBenchConfig:
     seed: int = 0
     threads: int = 1  # Numba and BLAS threads of this job
@@ -155,6 +167,7 @@ class RNNBenchConfig:
     optim: Any = MISSING  # one of the optimiser schemas, chosen by the optim group
     clip: ClipConfig = field(default_factory=ClipConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
 
 
 def register_configs() -> None:
@@ -311,6 +324,12 @@ RULES: dict[str, Any] = {
     "train.log_every": Int(1, 10**9),
     "train.diverge_grad_norm": Float(lo=0.0, lo_open=True, optional=True),
     "train.progress": Bool(),
+    "diagnostics.every": Int(0, 10**9),
+    "diagnostics.jacobian_vectors": Int(0, 4096),
+    "diagnostics.time_bins": Int(0, 1_000_000),
+    "diagnostics.saturation_eps": Float(0.0, 0.5, lo_open=True, hi_open=True),
+    "diagnostics.spectra": Bool(),
+    "diagnostics.gates": Bool(),
 }
 
 TASK_RULES: dict[str, dict[str, Any]] = {
@@ -402,7 +421,7 @@ def validate(cfg: DictConfig) -> None:
     Runs before anything is compiled or written: cheap, no side effects. The ``hydra`` node,
     if present, is Hydra's business and skipped.
     """
-    for section in ("model", "task", "optim", "clip", "train"):
+    for section in ("model", "task", "optim", "clip", "train", "diagnostics"):
         if not isinstance(cfg.get(section), DictConfig):
             raise ConfigError(f"{section} is missing: choose a {section} config")
     for key in ("task.name", "optim.name"):  # the sections' rules depend on these

@@ -9,10 +9,16 @@ One step, with S the scored steps (all T, or the last one) and shapes as comment
     grads = net.backward(cache, d_out)
     ||g|| checked finite (and below train.diverge_grad_norm) BEFORE the update; then clip, step
 
-Randomness: the network draws its weights from ``default_rng(seed)``; the three other streams
+Randomness: the network draws its weights from ``default_rng(seed)``; the other streams
 are children of ``SeedSequence(seed)``: training batches (a fresh batch every step), the
-held-out evaluation set (sampled once, so every evaluation sees the same sequences) and the
-readout's weights. Same config, seed and thread counts give bit-identical metrics.
+held-out evaluation set (sampled once, so every evaluation sees the same sequences), the
+readout's weights and the diagnostics' random vectors (which never touch the training).
+Same config, seed and thread counts give bit-identical metrics.
+
+Gradient diagnostics (`rnnbench.diagnostics`, section ``diagnostics`` of the config): every
+``diagnostics.every`` steps the step's own backward gives ||dL/dh_t|| per layer and t, and the
+spectra, gate statistics and Jacobian gains are computed; written as grad_norms.parquet and
+diagnostics.parquet next to metrics.parquet.
 
 A non-finite loss or gradient norm stops the run with status "diverged" (step and cause
 recorded, the offending update never applied); Ctrl-C stops it as "interrupted"; any other
@@ -36,7 +42,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from rnnbench import records
+from rnnbench import diagnostics, records
 from rnnbench.config import config_hash, model_options, optim_options, resolved, task_options
 from rnnbench.network import Network
 from rnnbench.optim import clip_gradients, make_optimizer
@@ -61,6 +67,7 @@ class Model:
     params: dict[str, np.ndarray]  # net.params plus "readout.weight", "readout.bias" (shared)
     optimizer: Any
     dtype: type
+    diag: diagnostics.Recorder | None = None  # None when diagnostics.every = 0
 
 
 @dataclass
@@ -79,8 +86,14 @@ class Progress:
 
 @contextmanager
 def thread_limits(threads: int) -> Iterator[None]:
-    """Numba's and BLAS's thread counts set to `threads` for the duration."""
+    """Numba's and BLAS's thread counts set to `threads` for the duration.
+
+    threadpoolctl limits only libraries already loaded, and the kernels' np.dot calls SciPy's
+    own OpenBLAS (loaded with scipy.linalg.cython_blas), not NumPy's; so load it first. Left
+    unlimited it spins extra threads and slows small GEMMs several-fold on a busy machine.
+    """
     import numba
+    import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS the kernels use)
     from threadpoolctl import threadpool_limits
 
     before = numba.get_num_threads()
@@ -96,7 +109,7 @@ def build(cfg: DictConfig) -> tuple[Model, np.random.Generator, Batch]:
     """Task, network, readout, optimiser, the training stream and the held-out set."""
     dtype = np.dtype(cfg.model.dtype).type
     task = make_task(cfg.task.name, **task_options(cfg))
-    data_seq, eval_seq, readout_seq = np.random.SeedSequence(cfg.seed).spawn(3)
+    data_seq, eval_seq, readout_seq, diag_seq = np.random.SeedSequence(cfg.seed).spawn(4)
     net = Network(
         cfg.model.cell,
         task.input_size,
@@ -113,6 +126,19 @@ def build(cfg: DictConfig) -> tuple[Model, np.random.Generator, Batch]:
     optimizer = make_optimizer(cfg.optim.name, params, **optim_options(cfg))
     eval_batch = task.sample(np.random.default_rng(eval_seq), cfg.train.eval_size, dtype)
     model = Model(task=task, net=net, params=params, optimizer=optimizer, dtype=dtype)
+    d = cfg.diagnostics
+    if d.every > 0:
+        model.diag = diagnostics.Recorder(
+            net,
+            every=d.every,
+            rng=np.random.default_rng(diag_seq),
+            jacobian_vectors=d.jacobian_vectors,
+            time_bins=d.time_bins,
+            saturation_eps=d.saturation_eps,
+            spectra=d.spectra,
+            gates=d.gates,
+            last_step=cfg.train.steps,
+        )
     return model, np.random.default_rng(data_seq), eval_batch
 
 
@@ -121,7 +147,9 @@ def _scored(task: Task, out: np.ndarray) -> np.ndarray:
     return out if task.loss_steps == "all" else out[-1:]
 
 
-def _step(m: Model, batch: Batch, clip: DictConfig, max_norm: float | None) -> tuple[float, ...]:
+def _step(
+    m: Model, batch: Batch, clip: DictConfig, max_norm: float | None, step: int = 0
+) -> tuple[float, ...]:
     """One update; returns (loss, grad norm before clipping, after). Raises Diverged."""
     w, b = m.params["readout.weight"], m.params["readout.bias"]
     out, cache = m.net.forward(batch.x)  # (T, B, H)
@@ -136,8 +164,12 @@ def _step(m: Model, batch: Batch, clip: DictConfig, max_norm: float | None) -> t
     net_grads = m.net.backward(cache, d_out)
     grads = {k: net_grads[k] for k in m.net.params}
     grads["readout.weight"], grads["readout.bias"] = dw, db
+    if m.diag is not None:  # before clipping: the raw gradient's per-timestep and tensor norms
+        m.diag.after_backward(step, cache, grads)
     # The norm is checked before any update: a NaN norm must never reach the parameters.
     norm_before, norm_after = clip_gradients(grads, method=clip.method, max_value=clip.max_value)
+    if m.diag is not None:
+        m.diag.after_clip(step, norm_before, norm_after)
     if not math.isfinite(norm_before):
         raise Diverged(f"gradient norm is {norm_before}")
     if max_norm is not None and norm_before > max_norm:
@@ -188,7 +220,7 @@ def loop(
             batch = m.task.sample(rng, t.batch_size, m.dtype)
             t0 = time.perf_counter()
             try:
-                window.append(_step(m, batch, cfg.clip, max_norm))
+                window.append(_step(m, batch, cfg.clip, max_norm, step))
             except Diverged as exc:
                 p.status, p.diverged_step, p.cause = "diverged", step, str(exc)
                 log.warning("diverged at step %d: %s", step, exc)
@@ -263,6 +295,10 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         raise
     finally:
         metrics.write(run_dir)
+        if m is not None and m.diag is not None:
+            grad_norms, diag = m.diag.frames()
+            records.write_parquet(run_dir / diagnostics.GRAD_NORMS_FILE, grad_norms)
+            records.write_parquet(run_dir / diagnostics.DIAGNOSTICS_FILE, diag)
         summary = _summary(cfg, m, p, chash, time.perf_counter() - start)
         records.write_summary(run_dir, summary)
     return summary

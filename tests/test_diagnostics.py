@@ -288,3 +288,53 @@ def test_plots_are_drawn_from_the_tables(tmp_path):
     assert P.main([str(tmp_path / "sweep" / "1")]) == 0
     assert (tmp_path / "sweep" / "1" / "gradient_profile.png").stat().st_size > 0
     assert P.main([str(tmp_path / "nothing")]) == 2
+
+
+def _compose(overrides):
+    from hydra import compose, initialize_config_dir
+
+    from rnnbench.config import CONFIG_NAME, VERSION_BASE, conf_dir, validate
+
+    with initialize_config_dir(str(conf_dir()), version_base=VERSION_BASE, job_name="test"):
+        cfg = compose(CONFIG_NAME, overrides=overrides)
+    validate(cfg)
+    return cfg
+
+
+def test_training_writes_the_tables_and_diagnostics_do_not_change_training(tmp_path):
+    from rnnbench import train
+
+    base = [
+        "model=rnn",
+        "task=adding",
+        "task.seq_len=12",
+        "model.hidden_size=6",
+        "train.steps=7",
+        "train.batch_size=4",
+        "train.eval_size=8",
+        "train.log_every=1",
+        "train.progress=false",
+        "clip.method=norm",
+        "clip.max_value=0.01",
+    ]
+    train.run(_compose(base + ["diagnostics.every=3", "diagnostics.time_bins=0"]), tmp_path / "on")
+    train.run(_compose(base + ["diagnostics.every=0"]), tmp_path / "off")
+    on = pd.read_parquet(tmp_path / "on" / "metrics.parquet")
+    off = pd.read_parquet(tmp_path / "off" / "metrics.parquet")
+    pd.testing.assert_frame_equal(on, off)  # bit-identical training
+    assert not (tmp_path / "off" / D.GRAD_NORMS_FILE).exists()
+    gn = pd.read_parquet(tmp_path / "on" / D.GRAD_NORMS_FILE)
+    diag = pd.read_parquet(tmp_path / "on" / D.DIAGNOSTICS_FILE)
+    assert list(gn.columns) == list(D.GRAD_NORM_COLUMNS)
+    assert list(diag.columns) == list(D.DIAGNOSTIC_COLUMNS)
+    assert sorted(set(gn["step"])) == [1, 3, 6, 7] and len(gn) == 4 * 12
+    assert set(diag["quantity"]) == set(D.QUANTITIES)
+    frac = diag[diag["quantity"] == "clip_fraction"]
+    assert (frac["value"] == 1.0).all()  # max_value 0.01 clips every step
+    before = diag[diag["quantity"] == "grad_norm_before_clip"].set_index("step")["value"]
+    logged = on[(on["metric"] == "grad_norm") & on["step"].isin(before.index)]
+    np.testing.assert_allclose(before.loc[logged["step"]].to_numpy(float), logged["value"])
+    assert set(diag.loc[diag["quantity"] == "param_grad_norm", "name"]) >= {
+        "weight_hh_l0",
+        "readout.weight",
+    }
