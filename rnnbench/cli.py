@@ -40,29 +40,27 @@ BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 def one_line(exc: BaseException) -> str:
     """Hydra's and OmegaConf's multi-line composition errors reduced to one line."""
     from hydra.errors import MissingConfigException
-    from omegaconf.errors import OmegaConfBaseException
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
     if isinstance(exc, ConfigError):
         return str(exc)
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file:
         name = exc.missing_cfg_file
         group, _, option = name.rpartition("/")
-        if exc.options:
-            return f"{group}={option}: no such option; choose one of {', '.join(exc.options)}"
+        options = exc.options or sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+        if group and options:
+            return f"{group}={option}: no such option; choose one of {', '.join(options)}"
         return f"no config named {name!r}"
-    cause = exc.__cause__ if isinstance(exc.__cause__, OmegaConfBaseException) else None
-    if isinstance(exc, OmegaConfBaseException):
-        cause = exc
+    cause = exc if isinstance(exc, OmegaConfBaseException) else exc.__cause__
+    key = getattr(cause, "full_key", None)
+    if isinstance(cause, OmegaConfBaseException) and key:
+        if isinstance(cause, (ConfigAttributeError, ConfigKeyError)):
+            return f"{key} is not a known key"
+        return f"{key}: {(cause.msg or str(cause)).splitlines()[0]}"
     lines = [s.strip() for s in str(exc).splitlines() if s.strip()]
     text = lines[0] if lines else type(exc).__name__
-    if len(lines) > 1 and lines[1].startswith("To append"):
-        text += f" ({lines[1]})"
-    if cause is not None and cause is not exc:
-        msg = (getattr(cause, "msg", None) or str(cause)).splitlines()[0]
-        key = getattr(cause, "full_key", None)
-        text += f": {key}: {msg}" if key else f": {msg}"
-    elif cause is exc and getattr(cause, "full_key", None):
-        text = f"{cause.full_key}: {(cause.msg or str(cause)).splitlines()[0]}"
+    if isinstance(cause, OmegaConfBaseException):
+        text += f": {str(cause).splitlines()[0]}"
     return text
 
 
