@@ -15,7 +15,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -84,7 +83,10 @@ def make_run(
             for t in range(T)
         ]
         frame = pd.DataFrame(g, columns=["step", "layer", "t", "norm", "finite"])
-        frame.loc[frame.index[:2], ["norm", "finite"]] = [np.nan, False]  # a non-finite entry
+        # the nullable dtypes diagnostics writes, and a non-finite entry (null + finite=False)
+        frame = frame.astype({"layer": "Int64", "t": "Int64", "norm": "Float64"})
+        frame.loc[frame.index[:2], "norm"] = pd.NA
+        frame.loc[frame.index[:2], "finite"] = False
         frame.to_parquet(path / "grad_norms.parquet", index=False)
 
     if status is not None:

@@ -155,16 +155,17 @@ def _read_table(path: Path, schema: dict[str, str]) -> pd.DataFrame:
 
 
 def read_metrics(path: Path) -> pd.DataFrame:
-    frame = _read_table(path, METRIC_SCHEMA)
-    return frame[list(METRIC_SCHEMA)].astype(
-        {"step": "int64", "split": "string", "metric": "string", "value": "float64"}
-    )
+    frame = _read_table(path, METRIC_SCHEMA)[list(METRIC_SCHEMA)].dropna(subset=["step"])
+    frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype("float64")
+    return frame.astype({"step": "int64", "split": "string", "metric": "string"})
 
 
 def read_grad_norms(path: Path) -> pd.DataFrame:
     frame = _read_table(path, GRAD_SCHEMA)
     frame = frame[[*GRAD_SCHEMA, *(["finite"] if "finite" in frame.columns else [])]]
-    frame = frame.astype({"step": "int64", "layer": "int64", "t": "int64", "norm": "float64"})
+    frame = frame.dropna(subset=["step", "layer", "t"])
+    frame = frame.astype({"step": "int64", "layer": "int64", "t": "int64"})
+    frame["norm"] = pd.to_numeric(frame["norm"], errors="coerce").astype("float64")  # NA -> NaN
     if "finite" in frame.columns:  # diagnostics logs non-finite norms as null + finite=False
         frame.loc[~frame["finite"].fillna(False).astype(bool), "norm"] = np.nan
         frame = frame.drop(columns="finite")

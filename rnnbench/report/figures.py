@@ -181,12 +181,12 @@ def grad_norm_table(sweep: Sweep, runs: pd.DataFrame) -> pd.DataFrame:
     if not len(g):
         return pd.DataFrame(columns=["task", "seq_len", "variant", "when", "step", "t", "norm"])
     g = g[g["layer"] == 0].merge(runs[["run", "task", "seq_len", "variant"]], on="run")
-    first = g.groupby("run")["step"].transform("min")
-    last = g.groupby("run")["step"].transform("max")
-    g = g[(g["step"] == first) | (g["step"] == last)].copy()
-    g["when"] = np.where(g["step"] == first, "first", "last")
-    g.loc[first == last, "when"] = "last"
-    g["log10_norm"] = np.log10(g["norm"].where(g["norm"] > 0))
+    g["first"] = g.groupby("run")["step"].transform("min")
+    g["last"] = g.groupby("run")["step"].transform("max")
+    g = g[(g["step"] == g["first"]) | (g["step"] == g["last"])].copy()
+    g["when"] = np.where(g["step"] == g["last"], "last", "first")
+    norm = pd.to_numeric(g["norm"], errors="coerce").astype(float)
+    g["log10_norm"] = np.log10(norm.where(norm > 0))
     table = (
         g.groupby(["task", "seq_len", "variant", "when", "t"])
         .agg(step=("step", "max"), log10_norm=("log10_norm", "mean"), n_seeds=("run", "nunique"))
@@ -335,13 +335,26 @@ def speed(table: pd.DataFrame, out: Path, palette: dict) -> Path | None:
 def make_all(sweep: Sweep, runs: pd.DataFrame, out: Path) -> dict[str, dict]:
     """Write every table and figure into `out`; {name: {"table": frame, "figure": path or None}}."""
     palette = colors(variant_order(runs)) if len(runs) else {}
-    curves = learning_curve_table(sweep, runs)
-    finals = final_table(runs)
-    grads = grad_norm_table(sweep, runs)
-    speeds = speed_table(runs)
-    return {
-        "learning_curves": {"table": curves, "figure": learning_curves(curves, runs, out, palette)},
-        "final_vs_length": {"table": finals, "figure": final_vs_length(finals, out, palette)},
-        "grad_norms_through_time": {"table": grads, "figure": grad_norms(grads, out, palette)},
-        "speed": {"table": speeds, "figure": speed(speeds, out, palette)},
+    steps = {
+        "learning_curves": (
+            lambda: learning_curve_table(sweep, runs),
+            lambda t: learning_curves(t, runs, out, palette),
+        ),
+        "final_vs_length": (lambda: final_table(runs), lambda t: final_vs_length(t, out, palette)),
+        "grad_norms_through_time": (
+            lambda: grad_norm_table(sweep, runs),
+            lambda t: grad_norms(t, out, palette),
+        ),
+        "speed": (lambda: speed_table(runs), lambda t: speed(t, out, palette)),
     }
+    products: dict[str, dict] = {}
+    for name, (make_table, draw) in steps.items():
+        # One figure's trouble (odd data a run wrote) must not cost the others or the report.
+        table, figure = pd.DataFrame(), None
+        try:
+            table = make_table()
+            figure = draw(table)
+        except Exception as e:  # noqa: BLE001
+            log.warning("%s: not drawn (%s: %s)", name, type(e).__name__, e)
+        products[name] = {"table": table, "figure": figure}
+    return products

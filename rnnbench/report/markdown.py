@@ -69,6 +69,12 @@ def outcome(row: pd.Series) -> str:
     return "diverged" if row.get("n_diverged", 0) else "crashed"
 
 
+def _ordered(variants) -> list[str]:
+    """rnn, lstm, gru first (the order of the figures), then anything else by name."""
+    order = {"rnn": 0, "lstm": 1, "gru": 2}
+    return sorted(variants, key=lambda v: (order.get(str(v).split(" ", 1)[0], 3), str(v)))
+
+
 def _lengths(ts) -> str:
     return ", ".join(str(int(t)) for t in sorted(ts))
 
@@ -83,8 +89,8 @@ def verdict(finals: pd.DataFrame, speeds: pd.DataFrame) -> list[str]:
     for task, sub in finals.groupby("task", sort=True):
         ranking = []
         lines.append(f"**{task}**")
-        for variant, s in sub.groupby("variant", sort=False):
-            s = s.sort_values("seq_len")
+        for variant in _ordered(sub["variant"].unique()):
+            s = sub[sub["variant"] == variant].sort_values("seq_len")
             parts = []
             full = s[s["outcome"] == "solved"]
             if len(full):
