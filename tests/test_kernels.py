@@ -113,3 +113,48 @@ def test_nan_in_the_input_propagates(cell, opt):
     assert np.all(np.isfinite(out[0])) and np.isnan(out[1:, 0]).any()
     grads = net.backward(cache, np.ones_like(out))
     assert np.isnan(grads["weight_ih_l0"]).any()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+def test_vectorizable_sigmoid_and_tanh_are_accurate_to_a_few_ulp(dtype):
+    """kernels._math against the long-double reference: <= 2 ulp relative, limits and NaN exact."""
+    import numba
+
+    from rnnbench.kernels._jit import JIT_OPTIONS
+    from rnnbench.kernels._math import sigmoid, tanh
+
+    opts = dict(JIT_OPTIONS, cache=False)
+
+    @numba.njit(**opts)
+    def apply(x, s, t):
+        for i in range(x.size):
+            s[i] = sigmoid(x[i])
+            t[i] = tanh(x[i])
+
+    tiny = -320 if dtype == np.float64 else -44
+    rng = np.random.default_rng(0)
+    mag = np.logspace(tiny, 3, 20001)
+    x = np.concatenate(
+        [
+            np.linspace(-800, 800, 40001),
+            4 * rng.standard_normal(40000),
+            mag,
+            -mag,
+            [0.0, -0.0, 0.625, -0.625, np.nextafter(0.625, 0)],
+        ]
+    ).astype(dtype)
+    s, t = np.empty_like(x), np.empty_like(x)
+    apply(x, s, t)
+    xl = x.astype(np.longdouble)
+    eps, smallest = np.finfo(dtype).eps, np.finfo(dtype).tiny
+    for got, ref in ((s, 1 / (1 + np.exp(-xl))), (t, np.tanh(xl))):
+        normal = np.abs(ref) >= smallest
+        rel = np.abs(got.astype(np.longdouble) - ref)[normal] / np.abs(ref[normal])
+        assert rel.max() <= 2 * eps
+        assert np.abs(got.astype(np.longdouble) - ref).max() <= 2 * eps
+    special = np.array([np.inf, -np.inf, np.nan], dtype=dtype)
+    s, t = np.empty_like(special), np.empty_like(special)
+    apply(special, s, t)
+    assert s[0] == 1 and s[1] == 0 and np.isnan(s[2])
+    assert t[0] == 1 and t[1] == -1 and np.isnan(t[2])
+    assert s.dtype == dtype and t.dtype == dtype

@@ -20,6 +20,7 @@ Backward, with dh_t the total gradient reaching h_t:
 import numpy as np
 
 from ._jit import jit
+from ._math import sigmoid, tanh
 
 
 @jit
@@ -33,24 +34,31 @@ def forward_reset_after(xp, w_hh_t, b_hn, h, gates, hn):
     T, B, G = xp.shape
     H = G // 3
     one = xp.dtype.type(1)
+    a = np.empty((B, G), dtype=xp.dtype)  # (B, 3H): h_{t-1} W_hh^T, a read-only buffer
     for t in range(T):
-        a = gates[t]  # (B, 3H): recurrent projection, then activations in place
         np.dot(h[t], w_hh_t, a)
         x_t = xp[t]
+        g_t = gates[t]
         h_prev = h[t]
         h_t = h[t + 1]
         hn_t = hn[t]
         for b in range(B):
+            a_b = a[b]  # (3H,) reads
+            x_b = x_t[b]
+            hp_b = h_prev[b]
+            g_b = g_t[b]  # (3H,) writes
+            hn_b = hn_t[b]
+            h_b = h_t[b]
             for j in range(H):
-                r = one / (one + np.exp(-(x_t[b, j] + a[b, j])))
-                z = one / (one + np.exp(-(x_t[b, H + j] + a[b, H + j])))
-                hn_bj = a[b, 2 * H + j] + b_hn[j]
-                n = np.tanh(x_t[b, 2 * H + j] + r * hn_bj)
-                hn_t[b, j] = hn_bj
-                a[b, j] = r
-                a[b, H + j] = z
-                a[b, 2 * H + j] = n
-                h_t[b, j] = (one - z) * n + z * h_prev[b, j]
+                r = sigmoid(x_b[j] + a_b[j])
+                z = sigmoid(x_b[H + j] + a_b[H + j])
+                hn_bj = a_b[2 * H + j] + b_hn[j]
+                n = tanh(x_b[2 * H + j] + r * hn_bj)
+                hn_b[j] = hn_bj
+                g_b[j] = r
+                g_b[H + j] = z
+                g_b[2 * H + j] = n
+                h_b[j] = (one - z) * n + z * hp_b[j]
 
 
 @jit
@@ -64,6 +72,7 @@ def backward_reset_after(h, gates, hn, w_hh, dh_out, dh_n, da_x, da_h, dh_norms)
     one = h.dtype.type(1)
     dh_rec = dh_n.copy()  # (B, H)
     direct = np.empty_like(dh_rec)  # (B, H): dh_t * z, the path that skips W_hh
+    sq = np.empty(H, dtype=np.float64)  # (H,): sum over b of dh_t^2, per unit
     for t in range(T - 1, -1, -1):
         gt = gates[t]
         h_prev = h[t]
@@ -71,25 +80,33 @@ def backward_reset_after(h, gates, hn, w_hh, dh_out, dh_n, da_x, da_h, dh_norms)
         d_out_t = dh_out[t]
         dx_t = da_x[t]
         dhh_t = da_h[t]
-        sq = 0.0
+        sq[:] = 0.0
         for b in range(B):
+            g_b = gt[b]  # (3H,) [r, z, n]
+            hp_b = h_prev[b]
+            hn_b = hn_t[b]
+            o_b = d_out_t[b]
+            r_b = dh_rec[b]
+            dx_b = dx_t[b]  # writes
+            dhh_b = dhh_t[b]
+            dir_b = direct[b]
             for j in range(H):
-                r = gt[b, j]
-                z = gt[b, H + j]
-                n = gt[b, 2 * H + j]
-                dh = d_out_t[b, j] + dh_rec[b, j]
-                sq += dh * dh
+                r = g_b[j]
+                z = g_b[H + j]
+                n = g_b[2 * H + j]
+                dh = o_b[j] + r_b[j]
+                sq[j] += dh * dh
                 da_n = dh * (one - z) * (one - n * n)
-                da_z = dh * (h_prev[b, j] - n) * z * (one - z)
-                da_r = da_n * hn_t[b, j] * r * (one - r)
-                dx_t[b, j] = da_r
-                dx_t[b, H + j] = da_z
-                dx_t[b, 2 * H + j] = da_n
-                dhh_t[b, j] = da_r
-                dhh_t[b, H + j] = da_z
-                dhh_t[b, 2 * H + j] = r * da_n
-                direct[b, j] = dh * z
-        dh_norms[t] = np.sqrt(sq)
+                da_z = dh * (hp_b[j] - n) * z * (one - z)
+                da_r = da_n * hn_b[j] * r * (one - r)
+                dx_b[j] = da_r
+                dx_b[H + j] = da_z
+                dx_b[2 * H + j] = da_n
+                dhh_b[j] = da_r
+                dhh_b[H + j] = da_z
+                dhh_b[2 * H + j] = r * da_n
+                dir_b[j] = dh * z
+        dh_norms[t] = np.sqrt(np.sum(sq))
         np.dot(dhh_t, w_hh, dh_rec)
         dh_rec += direct
     return dh_rec
@@ -117,15 +134,15 @@ def forward_reset_before(xp, w_rz_t, w_n_t, h, gates, rh):
         rh_t = rh[t]
         for b in range(B):
             for j in range(H):
-                r = one / (one + np.exp(-(x_t[b, j] + a_rz[b, j])))
+                r = sigmoid(x_t[b, j] + a_rz[b, j])
                 g_t[b, j] = r
-                g_t[b, H + j] = one / (one + np.exp(-(x_t[b, H + j] + a_rz[b, H + j])))
+                g_t[b, H + j] = sigmoid(x_t[b, H + j] + a_rz[b, H + j])
                 rh_t[b, j] = r * h_prev[b, j]
         np.dot(rh_t, w_n_t, a_n)
         for b in range(B):
             for j in range(H):
                 z = g_t[b, H + j]
-                n = np.tanh(x_t[b, 2 * H + j] + a_n[b, j])
+                n = tanh(x_t[b, 2 * H + j] + a_n[b, j])
                 g_t[b, 2 * H + j] = n
                 h_t[b, j] = (one - z) * n + z * h_prev[b, j]
 
@@ -145,22 +162,23 @@ def backward_reset_before(h, gates, w_rz, w_n, dh_out, dh_n, da, dh_norms):
     d_rh = np.empty_like(dh_rec)  # (B, H): dL/d(r * h_{t-1})
     da_rz = np.empty((B, 2 * H), dtype=h.dtype)
     direct = np.empty_like(dh_rec)  # (B, H): dh z + d(rh) r
+    sq = np.empty(H, dtype=np.float64)  # (H,): sum over b of dh_t^2, per unit
     for t in range(T - 1, -1, -1):
         gt = gates[t]
         h_prev = h[t]
         d_out_t = dh_out[t]
         da_t = da[t]
-        sq = 0.0
+        sq[:] = 0.0
         for b in range(B):
             for j in range(H):
                 z = gt[b, H + j]
                 n = gt[b, 2 * H + j]
                 dh = d_out_t[b, j] + dh_rec[b, j]
-                sq += dh * dh
+                sq[j] += dh * dh
                 da_n[b, j] = dh * (one - z) * (one - n * n)
                 da_rz[b, H + j] = dh * (h_prev[b, j] - n) * z * (one - z)
                 direct[b, j] = dh * z
-        dh_norms[t] = np.sqrt(sq)
+        dh_norms[t] = np.sqrt(np.sum(sq))
         np.dot(da_n, w_n, d_rh)
         for b in range(B):
             for j in range(H):

@@ -20,6 +20,7 @@ Backward, with dh_t and dc_t the total gradients reaching h_t and c_t:
 import numpy as np
 
 from ._jit import jit
+from ._math import sigmoid, tanh
 
 
 @jit
@@ -31,27 +32,33 @@ def forward(xp, w_hh_t, h, c, gates):
     """
     T, B, G = xp.shape
     H = G // 4
-    one = xp.dtype.type(1)
+    a = np.empty((B, G), dtype=xp.dtype)  # (B, 4H): h_{t-1} W_hh^T, a read-only buffer
     for t in range(T):
-        a = gates[t]  # (B, 4H): pre-activations, then activations in place
         np.dot(h[t], w_hh_t, a)
         x_t = xp[t]
+        g_t = gates[t]
         c_prev = c[t]
         c_t = c[t + 1]
         h_t = h[t + 1]
         for b in range(B):
+            a_b = a[b]  # (4H,) reads
+            x_b = x_t[b]
+            cp_b = c_prev[b]
+            g_b = g_t[b]  # (4H,) writes
+            c_b = c_t[b]
+            h_b = h_t[b]
             for j in range(H):
-                i = one / (one + np.exp(-(a[b, j] + x_t[b, j])))
-                f = one / (one + np.exp(-(a[b, H + j] + x_t[b, H + j])))
-                g = np.tanh(a[b, 2 * H + j] + x_t[b, 2 * H + j])
-                o = one / (one + np.exp(-(a[b, 3 * H + j] + x_t[b, 3 * H + j])))
-                a[b, j] = i
-                a[b, H + j] = f
-                a[b, 2 * H + j] = g
-                a[b, 3 * H + j] = o
-                c_new = f * c_prev[b, j] + i * g
-                c_t[b, j] = c_new
-                h_t[b, j] = o * np.tanh(c_new)
+                i = sigmoid(a_b[j] + x_b[j])
+                f = sigmoid(a_b[H + j] + x_b[H + j])
+                g = tanh(a_b[2 * H + j] + x_b[2 * H + j])
+                o = sigmoid(a_b[3 * H + j] + x_b[3 * H + j])
+                g_b[j] = i
+                g_b[H + j] = f
+                g_b[2 * H + j] = g
+                g_b[3 * H + j] = o
+                c_new = f * cp_b[j] + i * g
+                c_b[j] = c_new
+                h_b[j] = o * tanh(c_new)
 
 
 @jit
@@ -66,28 +73,36 @@ def backward(gates, c, w_hh, dh_out, dh_n, dc_n, da, dh_norms):
     one = c.dtype.type(1)
     dh_rec = dh_n.copy()  # (B, H): dL/dh_t flowing back through W_hh from t + 1
     dc = dc_n.copy()  # (B, H): dL/dc_t flowing back through f from t + 1
+    sq = np.empty(H, dtype=np.float64)  # (H,): sum over b of dh_t^2, per unit
     for t in range(T - 1, -1, -1):
         gt = gates[t]
         c_prev = c[t]
         c_t = c[t + 1]
         d_out_t = dh_out[t]
         da_t = da[t]
-        sq = 0.0
+        sq[:] = 0.0
         for b in range(B):
+            g_b = gt[b]  # (4H,) [i, f, g, o]
+            cp_b = c_prev[b]
+            c_b = c_t[b]
+            o_b = d_out_t[b]
+            r_b = dh_rec[b]
+            dc_b = dc[b]
+            da_b = da_t[b]  # (4H,) writes
             for j in range(H):
-                i = gt[b, j]
-                f = gt[b, H + j]
-                g = gt[b, 2 * H + j]
-                o = gt[b, 3 * H + j]
-                dh = d_out_t[b, j] + dh_rec[b, j]
-                sq += dh * dh
-                tanh_c = np.tanh(c_t[b, j])
-                dct = dc[b, j] + dh * o * (one - tanh_c * tanh_c)
-                da_t[b, j] = dct * g * i * (one - i)
-                da_t[b, H + j] = dct * c_prev[b, j] * f * (one - f)
-                da_t[b, 2 * H + j] = dct * i * (one - g * g)
-                da_t[b, 3 * H + j] = dh * tanh_c * o * (one - o)
-                dc[b, j] = dct * f
-        dh_norms[t] = np.sqrt(sq)
+                i = g_b[j]
+                f = g_b[H + j]
+                g = g_b[2 * H + j]
+                o = g_b[3 * H + j]
+                dh = o_b[j] + r_b[j]
+                sq[j] += dh * dh
+                tanh_c = tanh(c_b[j])
+                dct = dc_b[j] + dh * o * (one - tanh_c * tanh_c)
+                da_b[j] = dct * g * i * (one - i)
+                da_b[H + j] = dct * cp_b[j] * f * (one - f)
+                da_b[2 * H + j] = dct * i * (one - g * g)
+                da_b[3 * H + j] = dh * tanh_c * o * (one - o)
+                dc_b[j] = dct * f
+        dh_norms[t] = np.sqrt(np.sum(sq))
         np.dot(da_t, w_hh, dh_rec)
     return dh_rec, dc

@@ -14,6 +14,7 @@ Backward: with dh_t the total gradient reaching h_t (its own term plus what flow
 import numpy as np
 
 from ._jit import jit
+from ._math import tanh
 
 
 @jit
@@ -26,16 +27,19 @@ def forward(xp, w_hh_t, h, relu):
     T, B, H = xp.shape
     zero = xp.dtype.type(0)
     for t in range(T):
-        a = h[t + 1]  # (B, H), written in place
+        a = h[t + 1]  # (B, H): h_{t-1} W_hh^T, then h_t in place
         np.dot(h[t], w_hh_t, a)
         x_t = xp[t]
         for b in range(B):
-            for j in range(H):
-                v = a[b, j] + x_t[b, j]
-                if relu:
-                    a[b, j] = zero if v < zero else v  # NaN passes through, as torch.relu
-                else:
-                    a[b, j] = np.tanh(v)
+            a_b = a[b]  # (H,)
+            x_b = x_t[b]  # (H,)
+            if relu:
+                for j in range(H):
+                    v = a_b[j] + x_b[j]
+                    a_b[j] = zero if v < zero else v  # NaN passes through, as torch.relu
+            else:
+                for j in range(H):
+                    a_b[j] = tanh(a_b[j] + x_b[j])  # vectorizable tanh, see _math
 
 
 @jit
@@ -50,19 +54,24 @@ def backward(h, w_hh, dh_out, dh_n, relu, da, dh_norms):
     zero = h.dtype.type(0)
     one = h.dtype.type(1)
     dh_rec = dh_n.copy()  # (B, H): gradient flowing back from t + 1
+    sq = np.empty(H, dtype=np.float64)  # (H,): sum over b of dh_t^2, per unit
     for t in range(T - 1, -1, -1):
         h_t = h[t + 1]
         d_out_t = dh_out[t]
         da_t = da[t]
-        sq = 0.0
+        sq[:] = 0.0
         for b in range(B):
+            h_b = h_t[b]
+            o_b = d_out_t[b]
+            r_b = dh_rec[b]
+            da_b = da_t[b]
             for j in range(H):
-                dh = d_out_t[b, j] + dh_rec[b, j]
-                sq += dh * dh
+                dh = o_b[j] + r_b[j]
+                sq[j] += dh * dh
                 if relu:
-                    da_t[b, j] = dh if h_t[b, j] > zero else zero
+                    da_b[j] = dh if h_b[j] > zero else zero
                 else:
-                    da_t[b, j] = dh * (one - h_t[b, j] * h_t[b, j])
-        dh_norms[t] = np.sqrt(sq)
+                    da_b[j] = dh * (one - h_b[j] * h_b[j])
+        dh_norms[t] = np.sqrt(np.sum(sq))
         np.dot(da_t, w_hh, dh_rec)
     return dh_rec
