@@ -89,7 +89,7 @@ def preflight(argv: list[str]) -> None:
 
     Composes through Hydra's compose API, so nothing is created on disk.
     """
-    from hydra import compose, initialize_config_dir
+    from hydra import initialize_config_dir
     from hydra._internal.utils import get_args_parser
 
     args = get_args_parser().parse_args(argv)
@@ -97,11 +97,22 @@ def preflight(argv: list[str]) -> None:
         return
     if args.config_path or args.config_dir:
         return  # a user-supplied config tree: the job validates itself
-    config_name = args.config_name or CONFIG_NAME
+    with initialize_config_dir(str(CONF_DIR), version_base=VERSION_BASE, job_name="rnnbench"):
+        check_overrides(list(args.overrides), args.multirun, args.config_name or CONFIG_NAME)
+
+
+def check_overrides(
+    overrides: list[str], multirun: bool = False, config_name: str = CONFIG_NAME
+) -> None:
+    """Compose and validate every job of `overrides`; Hydra must be initialised (compose API).
+
+    Raises ConfigError with one line for range errors and for Hydra's own composition errors.
+    """
+    from hydra import compose
+
     try:
-        with initialize_config_dir(str(CONF_DIR), version_base=VERSION_BASE, job_name="rnnbench"):
-            for overrides in _job_overrides(config_name, list(args.overrides), args.multirun):
-                validate(compose(config_name, overrides=overrides))
+        for job in _job_overrides(config_name, overrides, multirun):
+            validate(compose(config_name, overrides=job))
     except ConfigError:
         raise
     except Exception as exc:  # Hydra/OmegaConf composition errors: unknown keys and options

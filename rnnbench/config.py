@@ -38,6 +38,7 @@ from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 CONFIG_NAME = "config"
 VERSION_BASE = "1.3"
 
+GROUPS = ("model", "task", "optim")  # the config groups, one per axis of variation
 CELLS = ("rnn", "lstm", "gru")
 DTYPES = ("float32", "float64")
 NONLINEARITIES = ("tanh", "relu")

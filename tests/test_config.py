@@ -1,0 +1,241 @@
+"""Config composition and validation: every experiment composes, every validated key rejects
+out-of-range, non-finite and wrong-type values with one line naming the key."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from conftest import compose_config
+from hydra import initialize_config_dir
+from omegaconf import OmegaConf
+
+from rnnbench import config as C
+from rnnbench.cli import check_overrides
+
+EXPERIMENTS = sorted(p.stem for p in (C.conf_dir() / "experiment").glob("*.yaml"))
+GROUPS = {g: sorted(p.stem for p in (C.conf_dir() / g).glob("*.yaml")) for g in C.GROUPS}
+
+
+@pytest.fixture(scope="module")
+def hydra_init():
+    with initialize_config_dir(str(C.conf_dir()), version_base=C.VERSION_BASE):
+        yield
+
+
+def error(overrides: list[str], multirun: bool = False) -> str:
+    """The one-line message for `overrides` (inside hydra_init), or fail if there is none."""
+    with pytest.raises(C.ConfigError) as info:
+        check_overrides(overrides, multirun)
+    msg = str(info.value)
+    assert "\n" not in msg and msg.strip() == msg and msg
+    return msg
+
+
+# --------------------------------------------------------------------------- composition
+
+
+def test_experiments_exist():
+    assert {"copy_task", "adding_task", "temporal_order"} <= set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_composes_and_validates(name):
+    cfg = compose_config([f"+experiment={name}"])
+    C.validate(cfg)
+    text = (C.conf_dir() / "experiment" / f"{name}.yaml").read_text()
+    assert text.startswith("# @package _global_")
+    assert "override /" in text
+
+
+def test_every_group_option_composes(hydra_init):
+    for model in GROUPS["model"]:
+        for task in GROUPS["task"]:
+            for optim in GROUPS["optim"]:
+                check_overrides([f"model={model}", f"task={task}", f"optim={optim}"])
+
+
+def test_required_keys_exist():
+    cfg = compose_config()
+    for key in (
+        "seed",
+        "threads",
+        "model.cell",
+        "model.hidden_size",
+        "model.num_layers",
+        "model.dtype",
+        "task.name",
+        "task.seq_len",
+        "train.steps",
+        "train.batch_size",
+        "train.eval_every",
+        "train.eval_size",
+        "train.log_every",
+        "optim.name",
+        "optim.lr",
+        "clip.method",
+        "clip.max_value",
+    ):
+        assert OmegaConf.select(cfg, key) is not None, key
+    assert cfg.threads == 1
+
+
+def test_hydra_settings():
+    cfg = compose_config(hydra_node=True)
+    assert cfg.hydra.job.name == "rnnbench"
+    assert cfg.hydra.job.chdir is False
+
+
+def test_group_choice_selects_schema():
+    cfg = compose_config(["task=adding", "optim=sgd", "model=gru"])
+    assert cfg.task.convention == "le2015" and "variable_delay" not in cfg.task
+    assert cfg.optim.name == "sgd" and "betas" not in cfg.optim
+    assert cfg.model.cell == "gru"
+
+
+def test_options_for_constructors():
+    cfg = compose_config(["model=rnn", "model.nonlinearity=relu", "task=adding"])
+    assert C.model_options(cfg)["nonlinearity"] == "relu"
+    assert "reset_after" not in C.model_options(cfg)
+    assert C.task_options(cfg) == {"seq_len": 100, "convention": "le2015"}
+    assert C.optim_options(compose_config())["betas"] == (0.9, 0.999)
+
+
+def test_config_hash_tracks_results_not_display():
+    a, b = compose_config(), compose_config(["train.progress=false"])
+    assert C.config_hash(a) == C.config_hash(b)
+    assert C.config_hash(a) != C.config_hash(compose_config(["seed=1"]))
+
+
+# --------------------------------------------------------------------------- validation table
+
+INT_MAX = {"seed": 2**32 - 1, "model.hidden_size": 16384, "task.seq_len": 1_000_000}
+
+# (overrides that select the section, key, bad values as typed on the command line)
+CASES = [
+    ([], "seed", ["-1", "4294967296", "1.5", "abc"]),
+    ([], "threads", ["0", "-2", "100000", "nan"]),
+    ([], "model.cell", ["lstmx", "1", "''"]),
+    ([], "model.hidden_size", ["0", "-1", "16385", "nan", "abc", "2.5", "true"]),
+    ([], "model.num_layers", ["0", "65", "x"]),
+    ([], "model.dtype", ["float16", "int32"]),
+    (["model=rnn"], "model.nonlinearity", ["sigmoid"]),
+    (["model=gru"], "model.reset_after", ["maybe", "1.5"]),
+    ([], "model.init", ["xavier"]),
+    ([], "model.forget_bias", ["nan", "inf", "-inf", "abc"]),
+    ([], "model.chrono_tmax", ["2", "1", "nan", "inf", "-5"]),
+    ([], "model.spectral_radius", ["0", "-1", "nan", "inf"]),
+    ([], "task.name", ["copyy"]),
+    ([], "task.seq_len", ["0", "-3", "1000001", "nan", "ten"]),
+    ([], "task.convention", ["le2015"]),
+    ([], "task.variable_delay", ["sometimes"]),
+    (["task=adding"], "task.convention", ["arjovsky2016"]),
+    (["task=temporal_order"], "task.convention", ["le2015"]),
+    (["task=temporal_order"], "task.seq_len", ["9"]),
+    (["task=adding", "task.convention=hochreiter1997"], "task.seq_len", ["21"]),
+    ([], "optim.name", ["lbfgs"]),
+    ([], "optim.lr", ["0", "-0.1", "nan", "inf", "-inf", "fast"]),
+    ([], "optim.betas", ["[0.9]", "[0.9,1.0]", "[nan,0.999]", "[-0.1,0.9]", "0.9"]),
+    ([], "optim.eps", ["0", "-1e-8", "nan"]),
+    ([], "optim.weight_decay", ["-1", "inf"]),
+    ([], "optim.amsgrad", ["perhaps"]),
+    (["optim=sgd"], "optim.lr", ["0", "nan"]),
+    (["optim=sgd"], "optim.momentum", ["-0.5", "1", "nan"]),
+    (["optim=sgd"], "optim.dampening", ["-0.1", "1.5", "inf"]),
+    (["optim=sgd"], "optim.weight_decay", ["-1", "nan"]),
+    (["optim=sgd"], "optim.nesterov", ["yesno"]),
+    (["optim=rmsprop"], "optim.alpha", ["1.5", "-0.1", "nan"]),
+    (["optim=rmsprop"], "optim.eps", ["0", "inf"]),
+    (["optim=rmsprop"], "optim.weight_decay", ["-1"]),
+    (["optim=rmsprop"], "optim.momentum", ["-1", "nan"]),
+    (["optim=rmsprop"], "optim.centered", ["x"]),
+    ([], "clip.method", ["clamp", "None"]),
+    ([], "clip.max_value", ["0", "-1", "nan", "inf"]),
+    ([], "train.steps", ["0", "-1", "1000000001", "1e3"]),
+    ([], "train.batch_size", ["0", "-1", "1048577", "nan"]),
+    ([], "train.eval_every", ["0", "-5"]),
+    ([], "train.eval_size", ["0", "16777217"]),
+    ([], "train.log_every", ["0", "ten"]),
+    ([], "train.diverge_grad_norm", ["0", "-1", "nan", "inf"]),
+    ([], "train.progress", ["loud"]),
+    ([], "diagnostics.every", ["-1", "x"]),
+    ([], "diagnostics.jacobian_vectors", ["-1", "4097"]),
+    ([], "diagnostics.time_bins", ["-1"]),
+    ([], "diagnostics.saturation_eps", ["0", "0.5", "nan"]),
+    ([], "diagnostics.spectra", ["maybe"]),
+    ([], "diagnostics.gates", ["maybe"]),
+]
+FLAT = [(pre, key, v) for pre, key, values in CASES for v in values]
+
+
+@pytest.mark.parametrize(("pre", "key", "value"), FLAT, ids=[f"{k}={v}" for _, k, v in FLAT])
+def test_bad_value_is_one_line_naming_the_key(hydra_init, pre, key, value):
+    msg = error([*pre, f"{key}={value}"])
+    assert msg.startswith(key), msg
+
+
+def test_every_rule_has_cases():
+    """Each rule (including each task's and optimiser's own) appears in the table above."""
+    covered = {(tuple(pre), key) for pre, key, _ in CASES}
+    keys = {key for _, key in covered}
+    assert set(C.RULES) <= keys, set(C.RULES) - keys
+    for group, rules in (("task", C.TASK_RULES), ("optim", C.OPTIM_RULES)):
+        for name, section in rules.items():
+            chosen = {k for pre, k in covered if f"{group}={name}" in pre}
+            if name in ("copy", "adam"):  # the defaults: cases without a group choice
+                chosen |= {k for pre, k in covered if not pre}
+            missing = {f"{group}.{k}" for k in section} - chosen
+            assert not missing, (name, missing)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["optim.lr=nan"], "optim.lr must be a finite number > 0, got nan"),
+        (["optim.lr=-0.1"], "optim.lr must be a finite number > 0, got -0.1"),
+        (["model.hidden_size=0"], "model.hidden_size must be an integer in [1, 16384], got 0"),
+        (["train.batch_size=-1"], "train.batch_size must be an integer in [1, 1048576], got -1"),
+        (["task.seq_len=0"], "task.seq_len must be an integer in [1, 1000000], got 0"),
+        (["model.cell=foo"], "model.cell must be one of rnn, lstm, gru, got 'foo'"),
+        (["model.forget_bias=inf"], "model.forget_bias must be null or a finite number, got inf"),
+        (["clip.method=l2"], "clip.method must be one of none, norm, value, got 'l2'"),
+        (["model=nope"], "model=nope: no such option; choose one of gru, lstm, rnn"),
+        (["+experiment=nope"], "experiment=nope: no such option; choose one of "),
+        (["foo=1"], "foo is not a known key"),
+        (["+foo=1"], "foo is not a known key"),
+        (["model.foo=1"], "model.foo is not a known key"),
+        (["hydra.foo=1"], "hydra.foo is not a known key"),
+        (["model.hidden_size=abc"], "model.hidden_size: Value 'abc' of type 'str' could not be"),
+        (["task.seq_len=${oc.env:RNNBENCH_SURELY_UNSET}"], "task.seq_len: "),
+        (["model.nonlinearity=relu"], "model.nonlinearity applies to model.cell=rnn only"),
+        (["model=gru", "model.forget_bias=1"], "model.forget_bias applies to model.cell=lstm"),
+        (["model=rnn", "model.chrono_tmax=10"], "model.chrono_tmax applies to model.cell=lstm"),
+        (["model.reset_after=false"], "model.reset_after applies to model.cell=gru only"),
+        (["model.forget_bias=1", "model.chrono_tmax=10"], "model.forget_bias and model.chrono"),
+        (["optim=sgd", "optim.nesterov=true"], "optim.nesterov requires optim.momentum > 0"),
+        (["task=adding", "task.convention=hochreiter1997", "task.seq_len=10"], "task.seq_len"),
+    ],
+)
+def test_messages(hydra_init, overrides, expected):
+    assert error(overrides).startswith(expected)
+
+
+def test_sweep_jobs_are_each_validated(hydra_init):
+    check_overrides(["model.hidden_size=4,8", "seed=0,1"], multirun=True)
+    assert error(["model.hidden_size=4,0"], multirun=True).startswith("model.hidden_size")
+    assert error(["optim.lr=0.1,nan"], multirun=True).startswith("optim.lr")
+
+
+def test_unknown_leaf_is_rejected():
+    cfg = OmegaConf.create(OmegaConf.to_container(compose_config()))  # untyped copy
+    cfg.train.extra = 1
+    with pytest.raises(C.ConfigError, match=r"^train\.extra is not a known key$"):
+        C.validate(cfg)
+
+
+def test_float_rule_describe():
+    assert C.Float(0.0, 1.0, hi_open=True).describe() == "a number in [0, 1)"
+    assert C.Float(lo=0.0, lo_open=True, optional=True).describe() == "null or a finite number > 0"
+    C.Float().check("k", 1e300)
+    with pytest.raises(C.ConfigError):
+        C.Float().check("k", math.nan)
