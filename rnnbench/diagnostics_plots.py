@@ -74,23 +74,36 @@ def _read_yaml(path: Path):
         return None
 
 
-def _label(path: Path, root: Path, summary: dict, cfg: dict | None) -> str:
-    overrides = _read_yaml(path / ".hydra" / "overrides.yaml")
-    parts = []
-    if isinstance(overrides, list):
-        for o in overrides:
-            o = str(o)
-            if o.startswith(("+experiment", "experiment", "hydra.", "~")):
-                continue
-            key, _, value = o.partition("=")
-            parts.append(f"{key.split('.')[-1]}={value}")
-    cell = summary.get("cell") or (cfg or {}).get("model", {}).get("cell", "")
-    if parts:
-        return ", ".join(parts)
-    if path != root:
-        rel = str(path.relative_to(root))
-        return f"{cell} ({rel})" if cell else rel
-    return cell or path.name
+def _overrides(path: Path) -> list[str]:
+    """The job's command-line overrides (Hydra's .hydra/overrides.yaml), minus the experiment."""
+    data = _read_yaml(path / ".hydra" / "overrides.yaml")
+    if not isinstance(data, list):
+        return []
+    skip = ("+experiment", "experiment", "hydra.", "~", "train.progress")
+    return [str(o) for o in data if not str(o).startswith(skip)]
+
+
+def _short(override: str) -> str:
+    key, _, value = override.partition("=")
+    return f"{key.split('.')[-1]}={value}"
+
+
+def _label_runs(runs: list[Run], root: Path) -> None:
+    """Label each run by the overrides that differ between the runs (one run: its model and
+    clipping overrides), else by its cell and folder; a status other than completed is shown."""
+    lists = [r.meta.get("overrides", []) for r in runs]
+    common = set.intersection(*map(set, lists)) if len(runs) > 1 else set()
+    for run, overrides in zip(runs, lists, strict=True):
+        if len(runs) > 1:
+            parts = [_short(o) for o in overrides if o not in common]
+        else:
+            parts = [_short(o) for o in overrides if o.startswith(("model", "clip"))]
+        if not parts:
+            rel = "" if run.path == root else str(run.path.relative_to(root))
+            parts = [run.cell or run.path.name] + ([f"({rel})"] if rel else [])
+        run.label = ", ".join(parts)
+        if run.status and run.status != "completed":
+            run.label += f" [{run.status}]"
 
 
 def find_runs(root: str | os.PathLike) -> list[Run]:
@@ -121,14 +134,15 @@ def find_runs(root: str | os.PathLike) -> list[Run]:
         runs.append(
             Run(
                 path=d,
-                label=_label(d, root, summary, cfg),
+                label="",
                 grad_norms=gn,
                 diagnostics=dg,
                 cell=str(cell or ""),
                 status=str(summary.get("status", "")),
-                meta={"summary": summary, "config": cfg or {}},
+                meta={"summary": summary, "config": cfg or {}, "overrides": _overrides(d)},
             )
         )
+    _label_runs(runs, root)
     return runs
 
 
@@ -222,7 +236,7 @@ def plot_profiles(runs: list[Run], out_dir: Path, steps=(0, -1)) -> tuple[Path, 
     n_panels = max(1, max((len(v) for v in chosen.values()), default=1))
     fig, axes = plt.subplots(1, n_panels, figsize=(6.2 * n_panels, 4.6), squeeze=False, sharey=True)
     axes = axes[0]
-    profile_rows, rate_rows = [], []
+    profile_rows, rate_rows, refs = [], [], []
     for run, color in zip(runs, _colors(len(runs)), strict=True):
         layer = run.top_layer
         for p, step in enumerate(chosen[id(run)]):
@@ -237,9 +251,8 @@ def plot_profiles(runs: list[Run], out_dir: Path, steps=(0, -1)) -> tuple[Path, 
             if run.is_rnn and np.isfinite(rho) and rho > 0:
                 y0 = shown[d == 0]
                 if y0.size and np.isfinite(y0[0]):
-                    with np.errstate(over="ignore", under="ignore"):
-                        ref = y0[0] * rho ** d.astype(float)
-                    ax.semilogy(d, ref, color=color, lw=0.9, ls="--", alpha=0.8)
+                    ln_ref = math.log(y0[0]) + math.log(rho) * d.astype(float)
+                    refs.append((ax, d, ln_ref, color))  # drawn once the data's range is known
             profile_rows += [
                 {"run": run.label, "cell": run.cell, "step": step, "layer": layer,
                  "t": int(ti), "steps_before_loss": int(di), "norm": ni}
@@ -261,6 +274,15 @@ def plot_profiles(runs: list[Run], out_dir: Path, steps=(0, -1)) -> tuple[Path, 
                     "norm_at_start": float(norm[t == 1][0]) if (t == 1).any() else math.nan,
                 }
             )
+    # y range from the data alone; theory lines are cut to it (rho^T can overflow)
+    ys = np.array([r["norm"] for r in profile_rows], dtype=float)
+    ys = ys[np.isfinite(ys) & (ys > 0)]
+    if ys.size:
+        lo, hi = np.log(ys.min()) - 1.0, np.log(ys.max()) + 1.0
+        for ax, d, ln_ref, color in refs:
+            ref = np.where((ln_ref >= lo) & (ln_ref <= hi), np.exp(np.clip(ln_ref, lo, hi)), np.nan)
+            ax.semilogy(d, ref, color=color, lw=0.9, ls="--", alpha=0.8)
+        axes[0].set_ylim(math.exp(lo), math.exp(hi))
     for p, ax in enumerate(axes):
         which = "first logged step" if p == 0 else "last logged step"
         if len(steps) != 2:
@@ -384,7 +406,8 @@ def plot_training(runs: list[Run], out_dir: Path) -> Path:
     ax_g.grid(True, alpha=0.3)
     ax_g.legend(fontsize=7, loc="best")
     ax_r.axhline(1.0, color="gray", lw=0.8, ls="--")
-    ax_r.set_ylabel("spectral radius of W_hh (layer 0,\nlargest gate block)")
+    ax_r.set_yscale("log")
+    ax_r.set_ylabel("spectral radius of W_hh\n(layer 0, largest gate block; log scale)")
     ax_r.set_xlabel("training step")
     ax_r.grid(True, alpha=0.3)
     fig.tight_layout()
