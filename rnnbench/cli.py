@@ -159,12 +159,16 @@ def app(cfg: DictConfig) -> dict[str, Any]:
 
     validate(cfg)  # again: sweepers other than the basic one compose jobs preflight never saw
     run_dir = HydraConfig.get().runtime.output_dir
-    done = records.completed(run_dir, config_hash(cfg))
-    if done is not None:
-        log.info("%s already holds a completed run of this config; skipping", run_dir)
-        return done
-    log.info("run directory %s", run_dir)
-    summary = train.run(cfg, run_dir)
+    with records.job_lock(run_dir) as owned:  # identical sweeps started together share job dirs
+        if not owned:
+            log.warning("%s is being run by another process; skipping", run_dir)
+            return {"status": "running elsewhere"}
+        done = records.completed(run_dir, config_hash(cfg))
+        if done is not None:
+            log.info("%s already holds a completed run of this config; skipping", run_dir)
+            return done
+        log.info("run directory %s", run_dir)
+        summary = train.run(cfg, run_dir)
     _log_summary(summary)
     return summary
 

@@ -26,8 +26,8 @@ import platform
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
-from contextlib import suppress
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -214,6 +214,43 @@ def completed(run_dir: str | os.PathLike, config_hash: str) -> dict[str, Any] | 
     ):
         return summary
     return None
+
+
+# --------------------------------------------------------------------------------- job lock
+
+LOCK_FILE = ".lock"
+
+
+@contextmanager
+def job_lock(run_dir: str | os.PathLike) -> Iterator[bool]:
+    """Hold an exclusive lock on `run_dir` while a job runs; yields False if another process has it.
+
+    Two identical sweeps started together map their identical jobs to the same directory; the
+    lock lets one run each job and the other skip it. ``flock`` on ``run_dir/.lock`` is released
+    by the kernel when the holder exits, so a killed job never leaves a stale lock. Where flock
+    is unavailable (not POSIX) it yields True without locking.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield True
+        return
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    fd = os.open(Path(run_dir) / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()} {platform.node()}\n".encode())
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 # --------------------------------------------------------------------------------- environment

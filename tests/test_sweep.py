@@ -16,8 +16,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-pytestmark = pytest.mark.slow
-
 TINY = [
     "model.hidden_size=8",
     "train.steps=12",
@@ -75,6 +73,7 @@ def eval_metrics(root: Path) -> dict[str, list[float]]:
     return out
 
 
+@pytest.mark.slow
 def test_sequential_sweep_rerun_and_report(tmp_path: Path):
     root = tmp_path / "results" / "sweeps" / "cell_comparison"
     r = sweep(tmp_path, *GRID)
@@ -115,6 +114,7 @@ def test_sequential_sweep_rerun_and_report(tmp_path: Path):
     assert set(table["seq_len"]) == {5, 8}
 
 
+@pytest.mark.slow
 def test_failed_job_keeps_traceback_and_is_rerun(tmp_path: Path):
     root = tmp_path / "results" / "sweeps" / "cell_comparison"
     grid = ["model=rnn", "task.seq_len=5", "seed=0,1"]
@@ -140,6 +140,7 @@ def test_failed_job_keeps_traceback_and_is_rerun(tmp_path: Path):
     assert {s["status"] for s in summaries(root).values()} == {"completed"}
 
 
+@pytest.mark.slow
 def test_parallel_launchers_match_sequential(tmp_path: Path):
     """joblib and submitit_local give the same files and bit-identical metrics (threads=1)."""
     seq = tmp_path / "seq"
@@ -171,3 +172,43 @@ def test_parallel_launchers_match_sequential(tmp_path: Path):
     assert r.returncode == 0, r.stderr
     table = pd.read_csv(tmp_path / "report" / "runs.csv")
     assert len(table) == 2 * JOBS + 2 and set(table["status"]) == {"completed"}
+
+
+@pytest.mark.slow
+def test_identical_sweeps_started_together_train_each_job_once(tmp_path: Path):
+    """Same command, same second: the jobs share directories, and each one is trained once."""
+    cmd = [sys.executable, "-m", "rnnbench", "-m", "+experiment=cell_comparison", *TINY, *GRID]
+    procs = [
+        subprocess.Popen(cmd, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]  # fmt: skip
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    text = "".join(outs)
+    assert text.count("rnnbench.cli][INFO] - run directory") == JOBS
+    skipped = text.count("being run by another process") + text.count("already holds a completed")
+    assert skipped == JOBS
+    runs = summaries(tmp_path / "results" / "sweeps" / "cell_comparison")
+    assert len(runs) == JOBS and {s["status"] for s in runs.values()} == {"completed"}
+
+
+def test_job_lock_excludes_a_second_process(tmp_path: Path):
+    from rnnbench.records import job_lock
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from rnnbench.records import job_lock\n"
+         "with job_lock(sys.argv[1]) as owned:\n print(owned, flush=True); time.sleep(30)",
+         str(tmp_path)],
+        env=_env(), stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "True"
+        with job_lock(tmp_path) as owned:
+            assert owned is False
+    finally:
+        holder.kill()
+        holder.wait()
+    with job_lock(tmp_path) as owned:  # released by the kernel when the holder died
+        assert owned is True
