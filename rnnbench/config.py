@@ -13,7 +13,8 @@ The tree (defaults in the dataclasses; the YAML files in ``conf/`` pick the pres
     task:   name, seq_len, + the task's options (make_task keywords)
     optim:  name, lr, + the optimiser's hyperparameters (make_optimizer keywords)
     clip:   method, max_value                                   (clip_gradients keywords)
-    train:  steps, batch_size, eval_every, eval_size, log_every, diverge_grad_norm, progress
+    train:  steps, batch_size, eval_every, eval_size, log_every, diverge_grad_norm,
+            diverge_grad_norm_after_clip, progress
     diagnostics: every, jacobian_vectors, time_bins, saturation_eps, spectra, gates
                                                                 (diagnostics.Recorder keywords)
 
@@ -146,6 +147,7 @@ class TrainConfig:
     eval_size: int = 512  # sequences in the fixed held-out set
     log_every: int = 10  # training metrics logged every this many steps
     diverge_grad_norm: float | None = None  # stop as diverged when ||g|| (before clipping) > this
+    diverge_grad_norm_after_clip: float | None = None  # ... when the clipped ||g|| > this
     progress: bool = True  # tqdm bar when stderr is a terminal
 
 
@@ -324,6 +326,7 @@ RULES: dict[str, Any] = {
     "train.eval_size": Int(1, 2**24),
     "train.log_every": Int(1, 10**9),
     "train.diverge_grad_norm": Float(lo=0.0, lo_open=True, optional=True),
+    "train.diverge_grad_norm_after_clip": Float(lo=0.0, lo_open=True, optional=True),
     "train.progress": Bool(),
     "diagnostics.every": Int(0, 10**9),
     "diagnostics.jacobian_vectors": Int(0, 4096),

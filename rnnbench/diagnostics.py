@@ -378,6 +378,9 @@ class Recorder:
         self._clipped_since = 0
         self._max_before = -math.inf
         self._logged_step = None
+        self._last_dh = None  # (step, (L, T) norms) of the latest step, for `on_diverged`
+        self._last_clip = None  # (step, before, after)
+        self._clip_logged_step = None
 
     def due(self, step: int) -> bool:
         """Whether `step` is a logging step (the first seen, every `every`-th, the last)."""
@@ -390,9 +393,10 @@ class Recorder:
         Jacobian gains. `grads`: parameter name -> gradient ("x", "h0", "c0" are skipped)."""
         if self.every <= 0:
             return
-        dh = np.asarray(cache.dh_norms, dtype=np.float64)
+        dh = np.array(cache.dh_norms, dtype=np.float64)  # a copy: (L, T)
         due = self.due(step)
         self._started = True
+        self._last_dh = (step, dh)
         if not (due or not np.isfinite(dh).all()):
             self._logged_step = None
             return
@@ -416,17 +420,35 @@ class Recorder:
         if self.every <= 0:
             return
         self._n_since += 1
+        self._last_clip = (step, norm_before, norm_after)
         if math.isfinite(norm_before):
             self._max_before = max(self._max_before, norm_before)
             self._clipped_since += norm_after < norm_before
         if not (self._logged_step == step or not math.isfinite(norm_before)):
             return
+        self._log_clip(step, norm_before, norm_after)
+
+    def _log_clip(self, step: int, norm_before: float, norm_after: float) -> None:
+        self._clip_logged_step = step
         rows = clip_rows(step, norm_before, norm_after)
         rows.append(_row(step, "grad_norm_before_clip_max", self._max_before))
         rows.append(_row(step, "clip_fraction", self._clipped_since / self._n_since))
         self.diagnostics.extend(rows)
         self._n_since = self._clipped_since = 0
         self._max_before = -math.inf
+
+    def on_diverged(self, step: int) -> None:
+        """The run stops at `step`: make sure that step's ||dL/dh_t|| and global gradient norms
+        are in the tables even if it was not a logging step (the cache is gone by then, so the
+        spectra, gates and Jacobian gains are not recorded)."""
+        if self.every <= 0:
+            return
+        if self._logged_step != step and self._last_dh is not None and self._last_dh[0] == step:
+            self.grad_norms.extend(grad_norm_rows(step, self._last_dh[1]))
+            self._logged_step = step
+        last = self._last_clip
+        if self._clip_logged_step != step and last is not None and last[0] == step:
+            self._log_clip(*last)
 
     def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(grad_norms, diagnostics) as typed DataFrames, ready for parquet."""

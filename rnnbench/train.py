@@ -8,6 +8,7 @@ One step, with S the scored steps (all T, or the last one) and shapes as comment
     dW, db, dh = readout_backward(...)       dh (S, B, H) -> d_out (T, B, H), zero elsewhere
     grads = net.backward(cache, d_out)
     ||g|| checked finite (and below train.diverge_grad_norm) BEFORE the update; then clip, step
+    (and the clipped norm checked below train.diverge_grad_norm_after_clip)
 
 Randomness: the network draws its weights from ``default_rng(seed)``; the other streams
 are children of ``SeedSequence(seed)``: training batches (a fresh batch every step), the
@@ -148,7 +149,12 @@ def _scored(task: Task, out: np.ndarray) -> np.ndarray:
 
 
 def _step(
-    m: Model, batch: Batch, clip: DictConfig, max_norm: float | None, step: int = 0
+    m: Model,
+    batch: Batch,
+    clip: DictConfig,
+    max_norm: float | None,
+    step: int = 0,
+    max_applied: float | None = None,
 ) -> tuple[float, ...]:
     """One update; returns (loss, grad norm before clipping, after). Raises Diverged."""
     w, b = m.params["readout.weight"], m.params["readout.bias"]
@@ -174,6 +180,11 @@ def _step(
         raise Diverged(f"gradient norm is {norm_before}")
     if max_norm is not None and norm_before > max_norm:
         raise Diverged(f"gradient norm {norm_before:.4g} > train.diverge_grad_norm={max_norm:g}")
+    if max_applied is not None and norm_after > max_applied:  # the update about to be applied
+        raise Diverged(
+            f"gradient norm after clipping {norm_after:.4g} > "
+            f"train.diverge_grad_norm_after_clip={max_applied:g}"
+        )
     m.optimizer.step(grads)
     return loss, float(norm_before), float(norm_after)
 
@@ -220,8 +231,12 @@ def loop(
             batch = m.task.sample(rng, t.batch_size, m.dtype)
             t0 = time.perf_counter()
             try:
-                window.append(_step(m, batch, cfg.clip, max_norm, step))
+                window.append(
+                    _step(m, batch, cfg.clip, max_norm, step, t.diverge_grad_norm_after_clip)
+                )
             except Diverged as exc:
+                if m.diag is not None:
+                    m.diag.on_diverged(step)  # that step's ||dL/dh_t|| and norms in the tables
                 p.status, p.diverged_step, p.cause = "diverged", step, str(exc)
                 log.warning("diverged at step %d: %s", step, exc)
                 break

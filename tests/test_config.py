@@ -157,6 +157,7 @@ CASES = [
     ([], "train.eval_size", ["0", "16777217"]),
     ([], "train.log_every", ["0", "ten"]),
     ([], "train.diverge_grad_norm", ["0", "-1", "nan", "inf"]),
+    ([], "train.diverge_grad_norm_after_clip", ["0", "-1", "nan", "inf"]),
     ([], "train.progress", ["loud"]),
     ([], "diagnostics.every", ["-1", "x"]),
     ([], "diagnostics.jacobian_vectors", ["-1", "4097"]),

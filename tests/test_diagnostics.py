@@ -338,3 +338,53 @@ def test_training_writes_the_tables_and_diagnostics_do_not_change_training(tmp_p
         "weight_hh_l0",
         "readout.weight",
     }
+
+
+def test_the_step_where_a_run_diverges_is_logged_once():
+    net = Network("rnn", 2, 3, seed=0)
+    rng = np.random.default_rng(0)
+    rec = D.Recorder(net, every=10, rng=rng, jacobian_vectors=0)
+    for step in (1, 2, 3):
+        _, cache = net.forward(rng.standard_normal((5, 2, 2)))
+        grads = net.backward(cache, rng.standard_normal((5, 2, 3)))
+        rec.after_backward(step, cache, grads)
+        rec.after_clip(step, 1e9 if step == 3 else 1.0, 1.0)
+    rec.on_diverged(3)  # e.g. train.diverge_grad_norm exceeded at step 3
+    rec.on_diverged(3)
+    gn, diag = rec.frames()
+    assert sorted(set(gn["step"])) == [1, 3] and len(gn) == 10
+    np.testing.assert_array_equal(gn[gn["step"] == 3]["norm"].to_numpy(float), cache.dh_norms[0])
+    before = diag[diag["quantity"] == "grad_norm_before_clip"]
+    assert before["step"].tolist() == [1, 3] and before["value"].tolist() == [1.0, 1e9]
+    assert diag[diag["quantity"] == "clip_fraction"]["value"].tolist() == [0.0, 0.5]
+
+
+def test_divergence_on_the_clipped_norm_is_recorded_with_its_step(tmp_path):
+    """train.diverge_grad_norm_after_clip: unclipped, a big gradient stops the run as diverged
+    (its step's norms in the tables); clipped to below the threshold, the same run trains on."""
+    from rnnbench import train
+
+    base = [
+        "model=rnn",
+        "model.spectral_radius=3.0",
+        "task=adding",
+        "task.seq_len=60",
+        "model.hidden_size=16",
+        "train.steps=6",
+        "train.batch_size=4",
+        "train.eval_size=8",
+        "train.progress=false",
+        "optim=sgd",
+        "train.diverge_grad_norm_after_clip=10",
+        "diagnostics.every=50",
+    ]
+    s = train.run(_compose(base + ["clip.method=none"]), tmp_path / "none")
+    assert s["status"] == "diverged" and s["diverged_step"] == 1
+    assert "diverge_grad_norm_after_clip" in s["cause"]
+    gn = pd.read_parquet(tmp_path / "none" / D.GRAD_NORMS_FILE)
+    assert set(gn["step"]) == {1}
+    s = train.run(_compose(base + ["clip.method=norm"]), tmp_path / "norm")
+    assert s["status"] == "completed"
+    diag = pd.read_parquet(tmp_path / "norm" / D.DIAGNOSTICS_FILE)
+    before = diag[diag["quantity"] == "grad_norm_before_clip"]["value"].astype(float)
+    assert before.max() > 10  # the raw gradient was large; the clipped one was applied
