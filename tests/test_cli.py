@@ -68,7 +68,9 @@ def test_multirun_writes_one_directory_per_job(tmp_path):
     out = tmp_path / "sweep"
     res = run_cli(["-m", *TINY, "seed=0,1", f"hydra.sweep.dir={out}"], cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    summaries = [R.read_summary(out / str(i)) for i in (0, 1)]
+    dirs = sorted(p for p in out.iterdir() if p.is_dir())  # named by the job's overrides
+    assert [d.name.split("seed=")[1].split(",")[0] for d in dirs] == ["0", "1"]
+    summaries = [R.read_summary(d) for d in dirs]
     assert [s["seed"] for s in summaries] == [0, 1]
     assert all(s["status"] == "completed" for s in summaries)
 
