@@ -43,21 +43,25 @@ def forward_reset_after(xp, w_hh_t, b_hn, h, gates, hn):
         h_t = h[t + 1]
         hn_t = hn[t]
         for b in range(B):
+            # one view per gate block: LLVM then sees separate arrays and vectorizes over j
             a_b = a[b]  # (3H,) reads
             x_b = x_t[b]
-            hp_b = h_prev[b]
+            ar, az, an = a_b[:H], a_b[H : 2 * H], a_b[2 * H :]
+            xr, xz, xn = x_b[:H], x_b[H : 2 * H], x_b[2 * H :]
             g_b = g_t[b]  # (3H,) writes
+            r_b, z_b, n_b = g_b[:H], g_b[H : 2 * H], g_b[2 * H :]
+            hp_b = h_prev[b]
             hn_b = hn_t[b]
             h_b = h_t[b]
             for j in range(H):
-                r = sigmoid(x_b[j] + a_b[j])
-                z = sigmoid(x_b[H + j] + a_b[H + j])
-                hn_bj = a_b[2 * H + j] + b_hn[j]
-                n = tanh(x_b[2 * H + j] + r * hn_bj)
+                r = sigmoid(xr[j] + ar[j])
+                z = sigmoid(xz[j] + az[j])
+                hn_bj = an[j] + b_hn[j]
+                n = tanh(xn[j] + r * hn_bj)
                 hn_b[j] = hn_bj
-                g_b[j] = r
-                g_b[H + j] = z
-                g_b[2 * H + j] = n
+                r_b[j] = r
+                z_b[j] = z
+                n_b[j] = n
                 h_b[j] = (one - z) * n + z * hp_b[j]
 
 
@@ -82,29 +86,32 @@ def backward_reset_after(h, gates, hn, w_hh, dh_out, dh_n, da_x, da_h, dh_norms)
         dhh_t = da_h[t]
         sq[:] = 0.0
         for b in range(B):
-            g_b = gt[b]  # (3H,) [r, z, n]
+            g_b = gt[b]  # (3H,) [r, z, n], one view per block (see forward)
+            r_b, z_b, n_b = g_b[:H], g_b[H : 2 * H], g_b[2 * H :]
+            dx_b = dx_t[b]  # writes
+            dxr, dxz, dxn = dx_b[:H], dx_b[H : 2 * H], dx_b[2 * H :]
+            dhh_b = dhh_t[b]
+            dhr, dhz, dhn = dhh_b[:H], dhh_b[H : 2 * H], dhh_b[2 * H :]
             hp_b = h_prev[b]
             hn_b = hn_t[b]
-            o_b = d_out_t[b]
-            r_b = dh_rec[b]
-            dx_b = dx_t[b]  # writes
-            dhh_b = dhh_t[b]
+            out_b = d_out_t[b]
+            rec_b = dh_rec[b]
             dir_b = direct[b]
             for j in range(H):
-                r = g_b[j]
-                z = g_b[H + j]
-                n = g_b[2 * H + j]
-                dh = o_b[j] + r_b[j]
+                r = r_b[j]
+                z = z_b[j]
+                n = n_b[j]
+                dh = out_b[j] + rec_b[j]
                 sq[j] += dh * dh
                 da_n = dh * (one - z) * (one - n * n)
                 da_z = dh * (hp_b[j] - n) * z * (one - z)
                 da_r = da_n * hn_b[j] * r * (one - r)
-                dx_b[j] = da_r
-                dx_b[H + j] = da_z
-                dx_b[2 * H + j] = da_n
-                dhh_b[j] = da_r
-                dhh_b[H + j] = da_z
-                dhh_b[2 * H + j] = r * da_n
+                dxr[j] = da_r
+                dxz[j] = da_z
+                dxn[j] = da_n
+                dhr[j] = da_r
+                dhz[j] = da_z
+                dhn[j] = r * da_n
                 dir_b[j] = dh * z
         dh_norms[t] = np.sqrt(np.sum(sq))
         np.dot(dhh_t, w_hh, dh_rec)
@@ -133,18 +140,32 @@ def forward_reset_before(xp, w_rz_t, w_n_t, h, gates, rh):
         h_t = h[t + 1]
         rh_t = rh[t]
         for b in range(B):
+            x_b = x_t[b]  # one view per gate block (see forward_reset_after)
+            xr, xz, xn = x_b[:H], x_b[H : 2 * H], x_b[2 * H :]
+            a_b = a_rz[b]
+            ar, az = a_b[:H], a_b[H:]
+            g_b = g_t[b]
+            r_b, z_b = g_b[:H], g_b[H : 2 * H]
+            hp_b = h_prev[b]
+            rh_b = rh_t[b]
             for j in range(H):
-                r = sigmoid(x_t[b, j] + a_rz[b, j])
-                g_t[b, j] = r
-                g_t[b, H + j] = sigmoid(x_t[b, H + j] + a_rz[b, H + j])
-                rh_t[b, j] = r * h_prev[b, j]
+                r = sigmoid(xr[j] + ar[j])
+                r_b[j] = r
+                z_b[j] = sigmoid(xz[j] + az[j])
+                rh_b[j] = r * hp_b[j]
         np.dot(rh_t, w_n_t, a_n)
         for b in range(B):
+            g_b = g_t[b]
+            z_b, n_b = g_b[H : 2 * H], g_b[2 * H :]
+            xn = x_t[b, 2 * H :]
+            an_b = a_n[b]
+            hp_b = h_prev[b]
+            h_b = h_t[b]
             for j in range(H):
-                z = g_t[b, H + j]
-                n = tanh(x_t[b, 2 * H + j] + a_n[b, j])
-                g_t[b, 2 * H + j] = n
-                h_t[b, j] = (one - z) * n + z * h_prev[b, j]
+                z = z_b[j]
+                n = tanh(xn[j] + an_b[j])
+                n_b[j] = n
+                h_b[j] = (one - z) * n + z * hp_b[j]
 
 
 @jit
@@ -170,24 +191,42 @@ def backward_reset_before(h, gates, w_rz, w_n, dh_out, dh_n, da, dh_norms):
         da_t = da[t]
         sq[:] = 0.0
         for b in range(B):
+            g_b = gt[b]  # one view per gate block (see forward_reset_after)
+            z_b, n_b = g_b[H : 2 * H], g_b[2 * H :]
+            out_b = d_out_t[b]
+            rec_b = dh_rec[b]
+            hp_b = h_prev[b]
+            dan_b = da_n[b]
+            daz_b = da_rz[b, H:]
+            dir_b = direct[b]
             for j in range(H):
-                z = gt[b, H + j]
-                n = gt[b, 2 * H + j]
-                dh = d_out_t[b, j] + dh_rec[b, j]
+                z = z_b[j]
+                n = n_b[j]
+                dh = out_b[j] + rec_b[j]
                 sq[j] += dh * dh
-                da_n[b, j] = dh * (one - z) * (one - n * n)
-                da_rz[b, H + j] = dh * (h_prev[b, j] - n) * z * (one - z)
-                direct[b, j] = dh * z
+                dan_b[j] = dh * (one - z) * (one - n * n)
+                daz_b[j] = dh * (hp_b[j] - n) * z * (one - z)
+                dir_b[j] = dh * z
         dh_norms[t] = np.sqrt(np.sum(sq))
         np.dot(da_n, w_n, d_rh)
         for b in range(B):
+            r_b = gt[b, :H]
+            drh_b = d_rh[b]
+            hp_b = h_prev[b]
+            dar_b = da_rz[b, :H]
+            daz_b = da_rz[b, H:]
+            dan_b = da_n[b]
+            dir_b = direct[b]
+            da_b = da_t[b]
+            dar_t, daz_t, dan_t = da_b[:H], da_b[H : 2 * H], da_b[2 * H :]
             for j in range(H):
-                r = gt[b, j]
-                da_rz[b, j] = d_rh[b, j] * h_prev[b, j] * r * (one - r)
-                direct[b, j] += d_rh[b, j] * r
-                da_t[b, j] = da_rz[b, j]
-                da_t[b, H + j] = da_rz[b, H + j]
-                da_t[b, 2 * H + j] = da_n[b, j]
+                r = r_b[j]
+                da_r = drh_b[j] * hp_b[j] * r * (one - r)
+                dar_b[j] = da_r
+                dir_b[j] += drh_b[j] * r
+                dar_t[j] = da_r
+                daz_t[j] = daz_b[j]
+                dan_t[j] = dan_b[j]
         np.dot(da_rz, w_rz, dh_rec)
         dh_rec += direct
     return dh_rec

@@ -41,21 +41,26 @@ def forward(xp, w_hh_t, h, c, gates):
         c_t = c[t + 1]
         h_t = h[t + 1]
         for b in range(B):
+            # one view per gate block: LLVM then sees separate arrays and vectorizes over j
+            # (indexing one row at j, H + j, ... with a runtime H defeats its dependence analysis)
             a_b = a[b]  # (4H,) reads
             x_b = x_t[b]
-            cp_b = c_prev[b]
+            ai, af, ag, ao = a_b[:H], a_b[H : 2 * H], a_b[2 * H : 3 * H], a_b[3 * H :]
+            xi, xf, xg, xo = x_b[:H], x_b[H : 2 * H], x_b[2 * H : 3 * H], x_b[3 * H :]
             g_b = g_t[b]  # (4H,) writes
+            i_b, f_b, g_blk, o_b = g_b[:H], g_b[H : 2 * H], g_b[2 * H : 3 * H], g_b[3 * H :]
+            cp_b = c_prev[b]
             c_b = c_t[b]
             h_b = h_t[b]
             for j in range(H):
-                i = sigmoid(a_b[j] + x_b[j])
-                f = sigmoid(a_b[H + j] + x_b[H + j])
-                g = tanh(a_b[2 * H + j] + x_b[2 * H + j])
-                o = sigmoid(a_b[3 * H + j] + x_b[3 * H + j])
-                g_b[j] = i
-                g_b[H + j] = f
-                g_b[2 * H + j] = g
-                g_b[3 * H + j] = o
+                i = sigmoid(ai[j] + xi[j])
+                f = sigmoid(af[j] + xf[j])
+                g = tanh(ag[j] + xg[j])
+                o = sigmoid(ao[j] + xo[j])
+                i_b[j] = i
+                f_b[j] = f
+                g_blk[j] = g
+                o_b[j] = o
                 c_new = f * cp_b[j] + i * g
                 c_b[j] = c_new
                 h_b[j] = o * tanh(c_new)
@@ -82,26 +87,28 @@ def backward(gates, c, w_hh, dh_out, dh_n, dc_n, da, dh_norms):
         da_t = da[t]
         sq[:] = 0.0
         for b in range(B):
-            g_b = gt[b]  # (4H,) [i, f, g, o]
+            g_b = gt[b]  # (4H,) [i, f, g, o], one view per block (see forward)
+            i_b, f_b, g_blk, o_b = g_b[:H], g_b[H : 2 * H], g_b[2 * H : 3 * H], g_b[3 * H :]
+            da_b = da_t[b]  # (4H,) writes
+            dai, daf, dag, dao = da_b[:H], da_b[H : 2 * H], da_b[2 * H : 3 * H], da_b[3 * H :]
             cp_b = c_prev[b]
             c_b = c_t[b]
-            o_b = d_out_t[b]
-            r_b = dh_rec[b]
+            out_b = d_out_t[b]
+            rec_b = dh_rec[b]
             dc_b = dc[b]
-            da_b = da_t[b]  # (4H,) writes
             for j in range(H):
-                i = g_b[j]
-                f = g_b[H + j]
-                g = g_b[2 * H + j]
-                o = g_b[3 * H + j]
-                dh = o_b[j] + r_b[j]
+                i = i_b[j]
+                f = f_b[j]
+                g = g_blk[j]
+                o = o_b[j]
+                dh = out_b[j] + rec_b[j]
                 sq[j] += dh * dh
                 tanh_c = tanh(c_b[j])
                 dct = dc_b[j] + dh * o * (one - tanh_c * tanh_c)
-                da_b[j] = dct * g * i * (one - i)
-                da_b[H + j] = dct * cp_b[j] * f * (one - f)
-                da_b[2 * H + j] = dct * i * (one - g * g)
-                da_b[3 * H + j] = dh * tanh_c * o * (one - o)
+                dai[j] = dct * g * i * (one - i)
+                daf[j] = dct * cp_b[j] * f * (one - f)
+                dag[j] = dct * i * (one - g * g)
+                dao[j] = dh * tanh_c * o * (one - o)
                 dc_b[j] = dct * f
         dh_norms[t] = np.sqrt(np.sum(sq))
         np.dot(da_t, w_hh, dh_rec)
