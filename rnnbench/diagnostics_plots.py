@@ -167,16 +167,20 @@ def _pick_steps(steps: np.ndarray, wanted: list[int]) -> list[int]:
 
 
 def _rho(run: Run, step: int, layer: int) -> float:
-    """Spectral radius of weight_hh_l{layer} at `step` (largest over gate blocks), NaN if absent."""
+    """Spectral radius of weight_hh_l{layer} (largest over gate blocks) at the last logged step
+    at or before `step` (a diverging step is logged without spectra); NaN if none."""
     d = run.diagnostics
     if not len(d):
         return math.nan
     m = (
         (d["quantity"] == "spectral_radius")
-        & (d["step"] == step)
+        & (d["step"] <= step)
         & (pd.to_numeric(d["layer"], errors="coerce") == layer)
     )
-    v = _values(d[m], "value")
+    d = d[m]
+    if not len(d):
+        return math.nan
+    v = _values(d[d["step"] == d["step"].max()], "value")
     return float(np.nanmax(v)) if v.size and np.isfinite(v).any() else math.nan
 
 
@@ -375,7 +379,8 @@ def plot_training(runs: list[Run], out_dir: Path) -> Path:
             .groupby("step")["v"]
             .max()
         )
-        ax_g.semilogy(before.index, before.to_numpy(), color=color, lw=1.3, label=run.label)
+        few = dict(marker="o", ms=4) if len(before) <= 3 else {}
+        ax_g.semilogy(before.index, before.to_numpy(), color=color, lw=1.3, label=run.label, **few)
         if len(peak):
             ax_g.semilogy(peak.index, peak.to_numpy(), color=color, lw=0.6, ls=":", alpha=0.7)
         clipped = frac[frac > 0].index if len(frac) else after.index[(after < before).to_numpy()]
@@ -383,14 +388,18 @@ def plot_training(runs: list[Run], out_dir: Path) -> Path:
             ax_g.semilogy(
                 clipped, before.reindex(clipped).to_numpy(), "v", color=color, ms=4, mfc="none"
             )
+        # divergence: the step summary.json names, else the first non-finite norm
+        stop = run.meta.get("summary", {}).get("diverged_step")
         bad = before.index[~np.isfinite(before.to_numpy())]
-        if len(bad):
-            last_ok = before[np.isfinite(before.to_numpy())]
-            y = last_ok.iloc[-1] if len(last_ok) else 1.0
-            ax_g.semilogy([bad[0]], [y], "X", color=color, ms=10, mec="k")
-            ax_g.annotate("diverged", (bad[0], y), fontsize=7, xytext=(3, 3),
-                          textcoords="offset points")  # fmt: skip
-        ax_r.plot(rho.index, rho.to_numpy(), color=color, lw=1.3, label=run.label)
+        if stop is None and len(bad):
+            stop = int(bad[0])
+        if stop is not None:
+            ok = before[np.isfinite(before.to_numpy()) & (before.index <= stop)]
+            y = ok.iloc[-1] if len(ok) else 1.0
+            ax_g.semilogy([stop], [y], "X", color=color, ms=10, mec="k")
+            ax_g.annotate(f"diverged (step {stop})", (stop, y), fontsize=7, xytext=(4, 4),
+                          textcoords="offset points", color=color)  # fmt: skip
+        ax_r.plot(rho.index, rho.to_numpy(), color=color, lw=1.3, label=run.label, **few)
         frame = pd.DataFrame(
             {"grad_norm_before_clip": before, "grad_norm_after_clip": after,
              "clip_fraction": frac, "spectral_radius_l0": rho}
@@ -399,7 +408,7 @@ def plot_training(runs: list[Run], out_dir: Path) -> Path:
         table.append(frame.reset_index().assign(run=run.label, cell=run.cell))
     ax_g.set_ylabel("global ||dL/dtheta|| before clipping")
     ax_g.set_title(
-        "gradient norm over training (v: clipping since the last log, X: non-finite, "
+        "gradient norm over training (v: clipped since the last log, X: diverged, "
         "dotted: max since the last log)",
         fontsize=9,
     )
@@ -407,6 +416,11 @@ def plot_training(runs: list[Run], out_dir: Path) -> Path:
     ax_g.legend(fontsize=7, loc="best")
     ax_r.axhline(1.0, color="gray", lw=0.8, ls="--")
     ax_r.set_yscale("log")
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    ax_r.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax_r.yaxis.set_minor_locator(LogLocator(subs=(2.0, 3.0, 5.0)))
+    ax_r.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax_r.set_ylabel("spectral radius of W_hh\n(layer 0, largest gate block; log scale)")
     ax_r.set_xlabel("training step")
     ax_r.grid(True, alpha=0.3)

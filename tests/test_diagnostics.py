@@ -388,3 +388,43 @@ def test_divergence_on_the_clipped_norm_is_recorded_with_its_step(tmp_path):
     diag = pd.read_parquet(tmp_path / "norm" / D.DIAGNOSTICS_FILE)
     before = diag[diag["quantity"] == "grad_norm_before_clip"]["value"].astype(float)
     assert before.max() > 10  # the raw gradient was large; the clipped one was applied
+
+
+@pytest.mark.parametrize(
+    "name,jobs",
+    [
+        ("vanishing_gradients", {("model", "rnn"), ("model", "lstm_chrono"), ("model", "gru")}),
+        (
+            "exploding_gradients",
+            {
+                (f"model.spectral_radius={r}", f"clip.method={c}")
+                for r in ("0.5", "1.0", "1.5", "3.0")
+                for c in ("none", "norm")
+            },
+        ),
+    ],
+)
+def test_gradient_experiments_sweep_the_documented_grid(name, jobs):
+    from hydra import initialize_config_dir
+
+    from rnnbench.cli import _job_overrides, check_overrides
+    from rnnbench.config import CONFIG_NAME, VERSION_BASE, conf_dir, validate
+
+    with initialize_config_dir(str(conf_dir()), version_base=VERSION_BASE, job_name="test"):
+        check_overrides([f"+experiment={name}"], multirun=True)  # every job validates
+        grid = _job_overrides(CONFIG_NAME, [f"+experiment={name}"], True)
+    cfg = _compose([f"+experiment={name}"])
+    swept = {tuple(o for o in job if not o.startswith("+experiment")) for job in grid}
+    if name == "vanishing_gradients":
+        swept = {tuple(o.split("=")) for (o,) in swept}
+    assert swept == jobs
+    validate(cfg)
+    assert cfg.task.name == "adding" and cfg.task.seq_len >= 100 and cfg.diagnostics.every > 0
+    if name == "exploding_gradients":
+        assert cfg.model.cell == "rnn" and cfg.model.nonlinearity == "tanh"
+        assert cfg.train.diverge_grad_norm_after_clip is not None
+
+
+def test_lstm_chrono_preset_uses_the_task_length():
+    cfg = _compose(["model=lstm_chrono", "task=adding", "task.seq_len=123"])
+    assert cfg.model.cell == "lstm" and cfg.model.chrono_tmax == 123
