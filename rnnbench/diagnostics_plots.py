@@ -10,7 +10,8 @@ are written into DIR (for a single run: next to its tables):
   loss, T - t, one line per run, at the first and the last logged training step; for tanh/relu
   RNN runs the theory's slope ln(rho) per step, anchored at t = T, is drawn dashed;
 - ``gradient_rates.csv``: for those profiles, the fitted per-step factor exp(slope) of
-  ln ||dL/dh_t|| against T - t, next to rho of the (top layer's) recurrent matrix;
+  ln ||dL/dh_t|| against T - t, the same for the Jacobian gain ||dh_T/dh_t|| (where logged),
+  next to rho of the top layer's recurrent matrix (largest gate block);
 - ``gradient_heatmap.png``: log10 ||dL/dh_t|| over training step and t, one panel per run,
   non-finite values drawn in magenta;
 - ``gradient_training.png`` / ``.csv``: the global gradient norm (before clipping) and the
@@ -184,6 +185,19 @@ def _rho(run: Run, step: int, layer: int) -> float:
     return float(np.nanmax(v)) if v.size and np.isfinite(v).any() else math.nan
 
 
+def _jacobian_slope(run: Run, step: int, layer: int) -> float:
+    """Fitted ln ||dh_T/dh_t|| per step back from T, from the jacobian_norm rows of `step`."""
+    d = run.diagnostics
+    if not len(d):
+        return math.nan
+    d = d[(d["quantity"] == "jacobian_norm") & (d["step"] == step)]
+    d = d[pd.to_numeric(d["layer"], errors="coerce") == layer]
+    if not len(d):
+        return math.nan
+    t = _values(d, "t")
+    return fit_log_slope(np.nanmax(t) - t, _values(d, "value"))[0]
+
+
 def _profile(run: Run, step: int, layer: int) -> tuple[np.ndarray, np.ndarray, int]:
     """(t, norm, T) of one logged step; norm NaN where not finite."""
     g = run.grad_norms
@@ -252,6 +266,7 @@ def plot_profiles(runs: list[Run], out_dir: Path, steps=(0, -1)) -> tuple[Path, 
             ax.semilogy(d, shown, color=color, lw=1.4, label=run.label)
             rho = _rho(run, step, layer)
             slope, _, npts = fit_log_slope(d, norm)
+            j_slope = _jacobian_slope(run, step, layer)
             if run.is_rnn and np.isfinite(rho) and rho > 0:
                 y0 = shown[d == 0]
                 if y0.size and np.isfinite(y0[0]):
@@ -271,6 +286,9 @@ def plot_profiles(runs: list[Run], out_dir: Path, steps=(0, -1)) -> tuple[Path, 
                     "seq_len": T,
                     "fitted_log_rate_per_step": slope,
                     "fitted_rate_per_step": math.exp(slope) if np.isfinite(slope) else math.nan,
+                    "jacobian_rate_per_step": math.exp(j_slope)
+                    if np.isfinite(j_slope)
+                    else math.nan,
                     "spectral_radius": rho,
                     "log_spectral_radius": math.log(rho) if rho > 0 else math.nan,
                     "points": npts,
@@ -469,9 +487,9 @@ def main(argv: list[str] | None = None) -> int:
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         log.info(
             "%s",
-            rates[["run", "step", "fitted_rate_per_step", "spectral_radius", "points"]].to_string(
-                index=False
-            ),
+            rates[
+                ["run", "step", "fitted_rate_per_step", "jacobian_rate_per_step", "spectral_radius"]
+            ].to_string(index=False, float_format=lambda v: f"{v:.4g}"),
         )
     return 0
 
