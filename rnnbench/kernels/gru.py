@@ -15,12 +15,43 @@ Backward, with dh_t the total gradient reaching h_t:
                         dh_{t-1} = dh_t z + [da_r, da_z, r da_n] W_hh
     reset_after=False:  d(rh) = da_n W_hn,  da_r = d(rh) h_{t-1} r (1 - r)
                         dh_{t-1} = dh_t z + d(rh) r + [da_r, da_z] [W_hr; W_hz]
+
+The time loops do the recurrent GEMMs with BLAS and call per-step functions for the element-wise
+part, with one array view per gate block, so that it vectorizes (see `lstm.py`).
 """
 
 import numpy as np
 
 from ._jit import jit
 from ._math import sigmoid, tanh
+
+
+@jit
+def _forward_after_step(a, x_t, b_hn, h_prev, h_t, g_t, hn_t):
+    """reset_after step. a, x_t: (B, 3H) = h_{t-1} W_hh^T and xp_t; b_hn: (H,); h_prev: (B, H);
+    writes h_t: (B, H), g_t: (B, 3H) = [r, z, n] and hn_t: (B, H) = h_{t-1} W_hn^T + b_hn."""
+    B, H = h_t.shape
+    one = h_t.dtype.type(1)
+    for b in range(B):
+        a_b = a[b]  # one view per gate block: separate arrays to LLVM, so it vectorizes over j
+        x_b = x_t[b]
+        a_r, a_z, a_n = a_b[:H], a_b[H : 2 * H], a_b[2 * H :]
+        x_r, x_z, x_n = x_b[:H], x_b[H : 2 * H], x_b[2 * H :]
+        g_b = g_t[b]
+        r_b, z_b, n_b = g_b[:H], g_b[H : 2 * H], g_b[2 * H :]
+        h_prev_b = h_prev[b]
+        hn_b = hn_t[b]
+        h_b = h_t[b]
+        for j in range(H):
+            r = sigmoid(x_r[j] + a_r[j])
+            z = sigmoid(x_z[j] + a_z[j])
+            hn = a_n[j] + b_hn[j]
+            n = tanh(x_n[j] + r * hn)
+            hn_b[j] = hn
+            r_b[j] = r
+            z_b[j] = z
+            n_b[j] = n
+            h_b[j] = (one - z) * n + z * h_prev_b[j]
 
 
 @jit
@@ -32,37 +63,47 @@ def forward_reset_after(xp, w_hh_t, b_hn, h, gates, hn):
     h_{t-1} W_hn^T + b_hn.
     """
     T, B, G = xp.shape
-    H = G // 3
-    one = xp.dtype.type(1)
-    a = np.empty((B, G), dtype=xp.dtype)  # (B, 3H): h_{t-1} W_hh^T, a read-only buffer
+    a = np.empty((B, G), dtype=xp.dtype)  # (B, 3H): h_{t-1} W_hh^T
     for t in range(T):
         np.dot(h[t], w_hh_t, a)
-        x_t = xp[t]
-        g_t = gates[t]
-        h_prev = h[t]
-        h_t = h[t + 1]
-        hn_t = hn[t]
-        for b in range(B):
-            # one view per gate block: LLVM then sees separate arrays and vectorizes over j
-            a_b = a[b]  # (3H,) reads
-            x_b = x_t[b]
-            ar, az, an = a_b[:H], a_b[H : 2 * H], a_b[2 * H :]
-            xr, xz, xn = x_b[:H], x_b[H : 2 * H], x_b[2 * H :]
-            g_b = g_t[b]  # (3H,) writes
-            r_b, z_b, n_b = g_b[:H], g_b[H : 2 * H], g_b[2 * H :]
-            hp_b = h_prev[b]
-            hn_b = hn_t[b]
-            h_b = h_t[b]
-            for j in range(H):
-                r = sigmoid(xr[j] + ar[j])
-                z = sigmoid(xz[j] + az[j])
-                hn_bj = an[j] + b_hn[j]
-                n = tanh(xn[j] + r * hn_bj)
-                hn_b[j] = hn_bj
-                r_b[j] = r
-                z_b[j] = z
-                n_b[j] = n
-                h_b[j] = (one - z) * n + z * hp_b[j]
+        _forward_after_step(a, xp[t], b_hn, h[t], h[t + 1], gates[t], hn[t])
+
+
+@jit
+def _backward_after_step(g_t, h_prev, hn_t, d_out_t, dh_rec, dx_t, dhh_t, direct, sq):
+    """reset_after step back. Writes dx_t = [da_r, da_z, da_n], dhh_t = [da_r, da_z, r da_n]
+    (B, 3H), direct = dh_t z (B, H), sq (H,) = sum over b of dh_t^2."""
+    B, H = h_prev.shape
+    one = h_prev.dtype.type(1)
+    sq[:] = 0.0
+    for b in range(B):
+        g_b = g_t[b]  # one view per gate block (see _forward_after_step)
+        r_b, z_b, n_b = g_b[:H], g_b[H : 2 * H], g_b[2 * H :]
+        dx_b = dx_t[b]
+        dx_r, dx_z, dx_n = dx_b[:H], dx_b[H : 2 * H], dx_b[2 * H :]
+        dhh_b = dhh_t[b]
+        dhh_r, dhh_z, dhh_n = dhh_b[:H], dhh_b[H : 2 * H], dhh_b[2 * H :]
+        h_prev_b = h_prev[b]
+        hn_b = hn_t[b]
+        out_b = d_out_t[b]
+        rec_b = dh_rec[b]
+        direct_b = direct[b]
+        for j in range(H):
+            r = r_b[j]
+            z = z_b[j]
+            n = n_b[j]
+            dh = out_b[j] + rec_b[j]
+            sq[j] += dh * dh
+            da_n = dh * (one - z) * (one - n * n)
+            da_z = dh * (h_prev_b[j] - n) * z * (one - z)
+            da_r = da_n * hn_b[j] * r * (one - r)
+            dx_r[j] = da_r
+            dx_z[j] = da_z
+            dx_n[j] = da_n
+            dhh_r[j] = da_r
+            dhh_z[j] = da_z
+            dhh_n[j] = r * da_n
+            direct_b[j] = dh * z
 
 
 @jit
@@ -73,50 +114,54 @@ def backward_reset_after(h, gates, hn, w_hh, dh_out, dh_n, da_x, da_h, dh_norms)
     dL/d(h_{t-1} W_hh^T + b_hh) = [da_r, da_z, r da_n], and dh_norms: (T,) = ||dh_t||.
     """
     T, B, H = dh_out.shape
-    one = h.dtype.type(1)
     dh_rec = dh_n.copy()  # (B, H)
     direct = np.empty_like(dh_rec)  # (B, H): dh_t * z, the path that skips W_hh
     sq = np.empty(H, dtype=np.float64)  # (H,): sum over b of dh_t^2, per unit
     for t in range(T - 1, -1, -1):
-        gt = gates[t]
-        h_prev = h[t]
-        hn_t = hn[t]
-        d_out_t = dh_out[t]
-        dx_t = da_x[t]
-        dhh_t = da_h[t]
-        sq[:] = 0.0
-        for b in range(B):
-            g_b = gt[b]  # (3H,) [r, z, n], one view per block (see forward)
-            r_b, z_b, n_b = g_b[:H], g_b[H : 2 * H], g_b[2 * H :]
-            dx_b = dx_t[b]  # writes
-            dxr, dxz, dxn = dx_b[:H], dx_b[H : 2 * H], dx_b[2 * H :]
-            dhh_b = dhh_t[b]
-            dhr, dhz, dhn = dhh_b[:H], dhh_b[H : 2 * H], dhh_b[2 * H :]
-            hp_b = h_prev[b]
-            hn_b = hn_t[b]
-            out_b = d_out_t[b]
-            rec_b = dh_rec[b]
-            dir_b = direct[b]
-            for j in range(H):
-                r = r_b[j]
-                z = z_b[j]
-                n = n_b[j]
-                dh = out_b[j] + rec_b[j]
-                sq[j] += dh * dh
-                da_n = dh * (one - z) * (one - n * n)
-                da_z = dh * (hp_b[j] - n) * z * (one - z)
-                da_r = da_n * hn_b[j] * r * (one - r)
-                dxr[j] = da_r
-                dxz[j] = da_z
-                dxn[j] = da_n
-                dhr[j] = da_r
-                dhz[j] = da_z
-                dhn[j] = r * da_n
-                dir_b[j] = dh * z
+        _backward_after_step(gates[t], h[t], hn[t], dh_out[t], dh_rec, da_x[t], da_h[t], direct, sq)
         dh_norms[t] = np.sqrt(np.sum(sq))
-        np.dot(dhh_t, w_hh, dh_rec)
+        np.dot(da_h[t], w_hh, dh_rec)
         dh_rec += direct
     return dh_rec
+
+
+@jit
+def _forward_before_rz(a_rz, x_t, h_prev, g_t, rh_t):
+    """reset_before, first half of a step: r, z into g_t, r * h_{t-1} into rh_t."""
+    B, H = h_prev.shape
+    for b in range(B):
+        x_b = x_t[b]  # one view per gate block (see _forward_after_step)
+        x_r, x_z = x_b[:H], x_b[H : 2 * H]
+        a_b = a_rz[b]
+        a_r, a_z = a_b[:H], a_b[H:]
+        g_b = g_t[b]
+        r_b, z_b = g_b[:H], g_b[H : 2 * H]
+        h_prev_b = h_prev[b]
+        rh_b = rh_t[b]
+        for j in range(H):
+            r = sigmoid(x_r[j] + a_r[j])
+            r_b[j] = r
+            z_b[j] = sigmoid(x_z[j] + a_z[j])
+            rh_b[j] = r * h_prev_b[j]
+
+
+@jit
+def _forward_before_n(a_n, x_t, h_prev, h_t, g_t):
+    """reset_before, second half: n = tanh(xp_n + (r h_{t-1}) W_hn^T + b_hn), then h_t."""
+    B, H = h_prev.shape
+    one = h_prev.dtype.type(1)
+    for b in range(B):
+        g_b = g_t[b]
+        z_b, n_b = g_b[H : 2 * H], g_b[2 * H :]
+        x_n = x_t[b, 2 * H :]
+        a_n_b = a_n[b]
+        h_prev_b = h_prev[b]
+        h_b = h_t[b]
+        for j in range(H):
+            z = z_b[j]
+            n = tanh(x_n[j] + a_n_b[j])
+            n_b[j] = n
+            h_b[j] = (one - z) * n + z * h_prev_b[j]
 
 
 @jit
@@ -129,43 +174,63 @@ def forward_reset_before(xp, w_rz_t, w_n_t, h, gates, rh):
     """
     T, B, G = xp.shape
     H = G // 3
-    one = xp.dtype.type(1)
     a_rz = np.empty((B, 2 * H), dtype=xp.dtype)
     a_n = np.empty((B, H), dtype=xp.dtype)
     for t in range(T):
         np.dot(h[t], w_rz_t, a_rz)
-        x_t = xp[t]
-        g_t = gates[t]
-        h_prev = h[t]
-        h_t = h[t + 1]
-        rh_t = rh[t]
-        for b in range(B):
-            x_b = x_t[b]  # one view per gate block (see forward_reset_after)
-            xr, xz, xn = x_b[:H], x_b[H : 2 * H], x_b[2 * H :]
-            a_b = a_rz[b]
-            ar, az = a_b[:H], a_b[H:]
-            g_b = g_t[b]
-            r_b, z_b = g_b[:H], g_b[H : 2 * H]
-            hp_b = h_prev[b]
-            rh_b = rh_t[b]
-            for j in range(H):
-                r = sigmoid(xr[j] + ar[j])
-                r_b[j] = r
-                z_b[j] = sigmoid(xz[j] + az[j])
-                rh_b[j] = r * hp_b[j]
-        np.dot(rh_t, w_n_t, a_n)
-        for b in range(B):
-            g_b = g_t[b]
-            z_b, n_b = g_b[H : 2 * H], g_b[2 * H :]
-            xn = x_t[b, 2 * H :]
-            an_b = a_n[b]
-            hp_b = h_prev[b]
-            h_b = h_t[b]
-            for j in range(H):
-                z = z_b[j]
-                n = tanh(xn[j] + an_b[j])
-                n_b[j] = n
-                h_b[j] = (one - z) * n + z * hp_b[j]
+        _forward_before_rz(a_rz, xp[t], h[t], gates[t], rh[t])
+        np.dot(rh[t], w_n_t, a_n)
+        _forward_before_n(a_n, xp[t], h[t], h[t + 1], gates[t])
+
+
+@jit
+def _backward_before_zn(g_t, h_prev, d_out_t, dh_rec, da_n, da_rz, direct, sq):
+    """reset_before, first half of a step back: da_n, da_z, direct = dh z, sq = sum_b dh^2."""
+    B, H = h_prev.shape
+    one = h_prev.dtype.type(1)
+    sq[:] = 0.0
+    for b in range(B):
+        g_b = g_t[b]  # one view per gate block (see _forward_after_step)
+        z_b, n_b = g_b[H : 2 * H], g_b[2 * H :]
+        out_b = d_out_t[b]
+        rec_b = dh_rec[b]
+        h_prev_b = h_prev[b]
+        da_n_b = da_n[b]
+        da_z_b = da_rz[b, H:]
+        direct_b = direct[b]
+        for j in range(H):
+            z = z_b[j]
+            n = n_b[j]
+            dh = out_b[j] + rec_b[j]
+            sq[j] += dh * dh
+            da_n_b[j] = dh * (one - z) * (one - n * n)
+            da_z_b[j] = dh * (h_prev_b[j] - n) * z * (one - z)
+            direct_b[j] = dh * z
+
+
+@jit
+def _backward_before_r(g_t, h_prev, d_rh, da_n, da_rz, direct, da_t):
+    """reset_before, second half: da_r from d(rh) = da_n W_hn, direct += d(rh) r, and da_t."""
+    B, H = h_prev.shape
+    one = h_prev.dtype.type(1)
+    for b in range(B):
+        r_b = g_t[b, :H]
+        d_rh_b = d_rh[b]
+        h_prev_b = h_prev[b]
+        da_r_b = da_rz[b, :H]
+        da_z_b = da_rz[b, H:]
+        da_n_b = da_n[b]
+        direct_b = direct[b]
+        da_b = da_t[b]
+        da_r_t, da_z_t, da_n_t = da_b[:H], da_b[H : 2 * H], da_b[2 * H :]
+        for j in range(H):
+            r = r_b[j]
+            da_r = d_rh_b[j] * h_prev_b[j] * r * (one - r)
+            da_r_b[j] = da_r
+            direct_b[j] += d_rh_b[j] * r
+            da_r_t[j] = da_r
+            da_z_t[j] = da_z_b[j]
+            da_n_t[j] = da_n_b[j]
 
 
 @jit
@@ -177,7 +242,6 @@ def backward_reset_before(h, gates, w_rz, w_n, dh_out, dh_n, da, dh_norms):
     block's recurrent input is r * h_{t-1}) and dh_norms: (T,) = ||dh_t||.
     """
     T, B, H = dh_out.shape
-    one = h.dtype.type(1)
     dh_rec = dh_n.copy()  # (B, H)
     da_n = np.empty_like(dh_rec)  # (B, H)
     d_rh = np.empty_like(dh_rec)  # (B, H): dL/d(r * h_{t-1})
@@ -185,48 +249,10 @@ def backward_reset_before(h, gates, w_rz, w_n, dh_out, dh_n, da, dh_norms):
     direct = np.empty_like(dh_rec)  # (B, H): dh z + d(rh) r
     sq = np.empty(H, dtype=np.float64)  # (H,): sum over b of dh_t^2, per unit
     for t in range(T - 1, -1, -1):
-        gt = gates[t]
-        h_prev = h[t]
-        d_out_t = dh_out[t]
-        da_t = da[t]
-        sq[:] = 0.0
-        for b in range(B):
-            g_b = gt[b]  # one view per gate block (see forward_reset_after)
-            z_b, n_b = g_b[H : 2 * H], g_b[2 * H :]
-            out_b = d_out_t[b]
-            rec_b = dh_rec[b]
-            hp_b = h_prev[b]
-            dan_b = da_n[b]
-            daz_b = da_rz[b, H:]
-            dir_b = direct[b]
-            for j in range(H):
-                z = z_b[j]
-                n = n_b[j]
-                dh = out_b[j] + rec_b[j]
-                sq[j] += dh * dh
-                dan_b[j] = dh * (one - z) * (one - n * n)
-                daz_b[j] = dh * (hp_b[j] - n) * z * (one - z)
-                dir_b[j] = dh * z
+        _backward_before_zn(gates[t], h[t], dh_out[t], dh_rec, da_n, da_rz, direct, sq)
         dh_norms[t] = np.sqrt(np.sum(sq))
         np.dot(da_n, w_n, d_rh)
-        for b in range(B):
-            r_b = gt[b, :H]
-            drh_b = d_rh[b]
-            hp_b = h_prev[b]
-            dar_b = da_rz[b, :H]
-            daz_b = da_rz[b, H:]
-            dan_b = da_n[b]
-            dir_b = direct[b]
-            da_b = da_t[b]
-            dar_t, daz_t, dan_t = da_b[:H], da_b[H : 2 * H], da_b[2 * H :]
-            for j in range(H):
-                r = r_b[j]
-                da_r = drh_b[j] * hp_b[j] * r * (one - r)
-                dar_b[j] = da_r
-                dir_b[j] += drh_b[j] * r
-                dar_t[j] = da_r
-                daz_t[j] = daz_b[j]
-                dan_t[j] = dan_b[j]
+        _backward_before_r(gates[t], h[t], d_rh, da_n, da_rz, direct, da[t])
         np.dot(da_rz, w_rz, dh_rec)
         dh_rec += direct
     return dh_rec

@@ -15,12 +15,47 @@ Backward, with dh_t and dc_t the total gradients reaching h_t and c_t:
     da_i = di i (1 - i)   da_f = df f (1 - f)   da_g = dg (1 - g^2)   da_o = do o (1 - o)
     dc_{t-1} = dc_t * f                 (the cell path: diag(f) carries the gradient)
     dh_{t-1} = da_t W_hh
+
+Layout of the code (the same in every cell module): the time loop does the recurrent GEMM with
+BLAS and calls a per-step function for the element-wise part. Keeping that part in its own
+compiled function, with one array view per gate block, is what lets LLVM vectorize it (inlined
+into the loop next to the BLAS call it was left scalar, ~5x slower); see `_math.py` for the
+vectorizable sigmoid and tanh.
 """
 
 import numpy as np
 
 from ._jit import jit
 from ._math import sigmoid, tanh
+
+
+@jit
+def _forward_step(a, x_t, c_prev, c_t, h_t, g_t):
+    """One step's gates and states. a, x_t: (B, 4H) = h_{t-1} W_hh^T and xp_t;
+    c_prev: (B, H) = c_{t-1}; writes c_t, h_t: (B, H) and g_t: (B, 4H) = [i, f, g, o]."""
+    B, H = c_t.shape
+    for b in range(B):
+        a_b = a[b]  # one view per gate block: separate arrays to LLVM, so it vectorizes over j
+        x_b = x_t[b]
+        a_i, a_f, a_g, a_o = a_b[:H], a_b[H : 2 * H], a_b[2 * H : 3 * H], a_b[3 * H :]
+        x_i, x_f, x_g, x_o = x_b[:H], x_b[H : 2 * H], x_b[2 * H : 3 * H], x_b[3 * H :]
+        g_b = g_t[b]
+        i_b, f_b, g_blk, o_b = g_b[:H], g_b[H : 2 * H], g_b[2 * H : 3 * H], g_b[3 * H :]
+        c_prev_b = c_prev[b]
+        c_b = c_t[b]
+        h_b = h_t[b]
+        for j in range(H):
+            i = sigmoid(a_i[j] + x_i[j])
+            f = sigmoid(a_f[j] + x_f[j])
+            g = tanh(a_g[j] + x_g[j])
+            o = sigmoid(a_o[j] + x_o[j])
+            i_b[j] = i
+            f_b[j] = f
+            g_blk[j] = g
+            o_b[j] = o
+            c_new = f * c_prev_b[j] + i * g
+            c_b[j] = c_new
+            h_b[j] = o * tanh(c_new)
 
 
 @jit
@@ -31,39 +66,45 @@ def forward(xp, w_hh_t, h, c, gates):
     h, c: (T + 1, B, H); gates: (T, B, 4H) receives the activations [i, f, g, o].
     """
     T, B, G = xp.shape
-    H = G // 4
-    a = np.empty((B, G), dtype=xp.dtype)  # (B, 4H): h_{t-1} W_hh^T, a read-only buffer
+    a = np.empty((B, G), dtype=xp.dtype)  # (B, 4H): h_{t-1} W_hh^T
     for t in range(T):
         np.dot(h[t], w_hh_t, a)
-        x_t = xp[t]
-        g_t = gates[t]
-        c_prev = c[t]
-        c_t = c[t + 1]
-        h_t = h[t + 1]
-        for b in range(B):
-            # one view per gate block: LLVM then sees separate arrays and vectorizes over j
-            # (indexing one row at j, H + j, ... with a runtime H defeats its dependence analysis)
-            a_b = a[b]  # (4H,) reads
-            x_b = x_t[b]
-            ai, af, ag, ao = a_b[:H], a_b[H : 2 * H], a_b[2 * H : 3 * H], a_b[3 * H :]
-            xi, xf, xg, xo = x_b[:H], x_b[H : 2 * H], x_b[2 * H : 3 * H], x_b[3 * H :]
-            g_b = g_t[b]  # (4H,) writes
-            i_b, f_b, g_blk, o_b = g_b[:H], g_b[H : 2 * H], g_b[2 * H : 3 * H], g_b[3 * H :]
-            cp_b = c_prev[b]
-            c_b = c_t[b]
-            h_b = h_t[b]
-            for j in range(H):
-                i = sigmoid(ai[j] + xi[j])
-                f = sigmoid(af[j] + xf[j])
-                g = tanh(ag[j] + xg[j])
-                o = sigmoid(ao[j] + xo[j])
-                i_b[j] = i
-                f_b[j] = f
-                g_blk[j] = g
-                o_b[j] = o
-                c_new = f * cp_b[j] + i * g
-                c_b[j] = c_new
-                h_b[j] = o * tanh(c_new)
+        _forward_step(a, xp[t], c[t], c[t + 1], h[t + 1], gates[t])
+
+
+@jit
+def _backward_step(g_t, c_prev, c_t, d_out_t, dh_rec, dc, da_t, sq):
+    """One step back. g_t: (B, 4H) [i, f, g, o]; c_prev, c_t: (B, H); d_out_t: (B, H) the
+    gradient from outside; dh_rec: (B, H) the gradient through W_hh from t + 1; dc: (B, H)
+    dL/dc_t from t + 1, overwritten with dL/dc_{t-1}; writes da_t: (B, 4H); sq: (H,) receives
+    sum over b of dh_t^2."""
+    B, H = c_t.shape
+    one = c_t.dtype.type(1)
+    sq[:] = 0.0
+    for b in range(B):
+        g_b = g_t[b]  # one view per gate block (see _forward_step)
+        i_b, f_b, g_blk, o_b = g_b[:H], g_b[H : 2 * H], g_b[2 * H : 3 * H], g_b[3 * H :]
+        da_b = da_t[b]
+        da_i, da_f, da_g, da_o = da_b[:H], da_b[H : 2 * H], da_b[2 * H : 3 * H], da_b[3 * H :]
+        c_prev_b = c_prev[b]
+        c_b = c_t[b]
+        out_b = d_out_t[b]
+        rec_b = dh_rec[b]
+        dc_b = dc[b]
+        for j in range(H):
+            i = i_b[j]
+            f = f_b[j]
+            g = g_blk[j]
+            o = o_b[j]
+            dh = out_b[j] + rec_b[j]
+            sq[j] += dh * dh
+            tanh_c = tanh(c_b[j])
+            dct = dc_b[j] + dh * o * (one - tanh_c * tanh_c)
+            da_i[j] = dct * g * i * (one - i)
+            da_f[j] = dct * c_prev_b[j] * f * (one - f)
+            da_g[j] = dct * i * (one - g * g)
+            da_o[j] = dh * tanh_c * o * (one - o)
+            dc_b[j] = dct * f
 
 
 @jit
@@ -75,41 +116,11 @@ def backward(gates, c, w_hh, dh_out, dh_n, dc_n, da, dh_norms):
     Writes da: (T, B, 4H) = dL/d[a_i, a_f, a_g, a_o] and dh_norms: (T,) = ||dh_t||.
     """
     T, B, H = dh_out.shape
-    one = c.dtype.type(1)
     dh_rec = dh_n.copy()  # (B, H): dL/dh_t flowing back through W_hh from t + 1
     dc = dc_n.copy()  # (B, H): dL/dc_t flowing back through f from t + 1
     sq = np.empty(H, dtype=np.float64)  # (H,): sum over b of dh_t^2, per unit
     for t in range(T - 1, -1, -1):
-        gt = gates[t]
-        c_prev = c[t]
-        c_t = c[t + 1]
-        d_out_t = dh_out[t]
-        da_t = da[t]
-        sq[:] = 0.0
-        for b in range(B):
-            g_b = gt[b]  # (4H,) [i, f, g, o], one view per block (see forward)
-            i_b, f_b, g_blk, o_b = g_b[:H], g_b[H : 2 * H], g_b[2 * H : 3 * H], g_b[3 * H :]
-            da_b = da_t[b]  # (4H,) writes
-            dai, daf, dag, dao = da_b[:H], da_b[H : 2 * H], da_b[2 * H : 3 * H], da_b[3 * H :]
-            cp_b = c_prev[b]
-            c_b = c_t[b]
-            out_b = d_out_t[b]
-            rec_b = dh_rec[b]
-            dc_b = dc[b]
-            for j in range(H):
-                i = i_b[j]
-                f = f_b[j]
-                g = g_blk[j]
-                o = o_b[j]
-                dh = out_b[j] + rec_b[j]
-                sq[j] += dh * dh
-                tanh_c = tanh(c_b[j])
-                dct = dc_b[j] + dh * o * (one - tanh_c * tanh_c)
-                dai[j] = dct * g * i * (one - i)
-                daf[j] = dct * cp_b[j] * f * (one - f)
-                dag[j] = dct * i * (one - g * g)
-                dao[j] = dh * tanh_c * o * (one - o)
-                dc_b[j] = dct * f
+        _backward_step(gates[t], c[t], c[t + 1], dh_out[t], dh_rec, dc, da[t], sq)
         dh_norms[t] = np.sqrt(np.sum(sq))
-        np.dot(da_t, w_hh, dh_rec)
+        np.dot(da[t], w_hh, dh_rec)
     return dh_rec, dc

@@ -9,6 +9,9 @@ Backward: with dh_t the total gradient reaching h_t (its own term plus what flow
 
     da_t       = dh_t * phi'(a_t)      tanh: 1 - h_t^2;  relu: [h_t > 0]
     dh_{t-1}  += da_t W_hh             (the Jacobian dh_t/dh_{t-1} = diag(phi'(a_t)) W_hh)
+
+The time loops do the recurrent GEMM with BLAS and call per-step functions for the element-wise
+part, so that it vectorizes (see `lstm.py`).
 """
 
 import numpy as np
@@ -18,28 +21,57 @@ from ._math import tanh
 
 
 @jit
+def _forward_step(x_t, a, relu):
+    """a: (B, H) holds h_{t-1} W_hh^T on entry and h_t = phi(a + xp_t) on exit."""
+    B, H = a.shape
+    zero = a.dtype.type(0)
+    for b in range(B):
+        a_b = a[b]  # (H,)
+        x_b = x_t[b]  # (H,)
+        if relu:
+            for j in range(H):
+                v = a_b[j] + x_b[j]
+                a_b[j] = zero if v < zero else v  # NaN passes through, as torch.relu
+        else:
+            for j in range(H):
+                a_b[j] = tanh(a_b[j] + x_b[j])
+
+
+@jit
 def forward(xp, w_hh_t, h, relu):
     """Run the recurrence; h[0] holds h_0 on entry, h[1:] is written.
 
     xp: (T, B, H) input projection with both biases; w_hh_t: (H, H) = W_hh^T;
     h: (T + 1, B, H); relu: bool selects phi.
     """
-    T, B, H = xp.shape
-    zero = xp.dtype.type(0)
+    T = xp.shape[0]
     for t in range(T):
-        a = h[t + 1]  # (B, H): h_{t-1} W_hh^T, then h_t in place
-        np.dot(h[t], w_hh_t, a)
-        x_t = xp[t]
-        for b in range(B):
-            a_b = a[b]  # (H,)
-            x_b = x_t[b]  # (H,)
-            if relu:
-                for j in range(H):
-                    v = a_b[j] + x_b[j]
-                    a_b[j] = zero if v < zero else v  # NaN passes through, as torch.relu
-            else:
-                for j in range(H):
-                    a_b[j] = tanh(a_b[j] + x_b[j])  # vectorizable tanh, see _math
+        np.dot(h[t], w_hh_t, h[t + 1])  # (B, H), then phi in place
+        _forward_step(xp[t], h[t + 1], relu)
+
+
+@jit
+def _backward_step(h_t, d_out_t, dh_rec, relu, da_t, sq):
+    """da_t = (d_out_t + dh_rec) * phi'(a_t); sq (H,) = sum over b of dh_t^2."""
+    B, H = h_t.shape
+    zero = h_t.dtype.type(0)
+    one = h_t.dtype.type(1)
+    sq[:] = 0.0
+    for b in range(B):
+        h_b = h_t[b]
+        out_b = d_out_t[b]
+        rec_b = dh_rec[b]
+        da_b = da_t[b]
+        if relu:
+            for j in range(H):
+                dh = out_b[j] + rec_b[j]
+                sq[j] += dh * dh
+                da_b[j] = dh if h_b[j] > zero else zero
+        else:
+            for j in range(H):
+                dh = out_b[j] + rec_b[j]
+                sq[j] += dh * dh
+                da_b[j] = dh * (one - h_b[j] * h_b[j])
 
 
 @jit
@@ -51,27 +83,10 @@ def backward(h, w_hh, dh_out, dh_n, relu, da, dh_norms):
     Writes da: (T, B, H) = dL/da_t and dh_norms: (T,) = ||dh_t|| (Frobenius over B and H).
     """
     T, B, H = dh_out.shape
-    zero = h.dtype.type(0)
-    one = h.dtype.type(1)
     dh_rec = dh_n.copy()  # (B, H): gradient flowing back from t + 1
     sq = np.empty(H, dtype=np.float64)  # (H,): sum over b of dh_t^2, per unit
     for t in range(T - 1, -1, -1):
-        h_t = h[t + 1]
-        d_out_t = dh_out[t]
-        da_t = da[t]
-        sq[:] = 0.0
-        for b in range(B):
-            h_b = h_t[b]
-            o_b = d_out_t[b]
-            r_b = dh_rec[b]
-            da_b = da_t[b]
-            for j in range(H):
-                dh = o_b[j] + r_b[j]
-                sq[j] += dh * dh
-                if relu:
-                    da_b[j] = dh if h_b[j] > zero else zero
-                else:
-                    da_b[j] = dh * (one - h_b[j] * h_b[j])
+        _backward_step(h[t + 1], dh_out[t], dh_rec, relu, da[t], sq)
         dh_norms[t] = np.sqrt(np.sum(sq))
-        np.dot(da_t, w_hh, dh_rec)
+        np.dot(da[t], w_hh, dh_rec)
     return dh_rec
