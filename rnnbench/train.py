@@ -226,6 +226,7 @@ def loop(
     last_line = time.perf_counter()
     bar = _bar(cfg)
     running = None  # exponential moving average of the training loss, for the display
+    postfix: dict[str, str] = {}  # what the bar shows after the counts
     try:
         for step in range(1, t.steps + 1):
             batch = m.task.sample(rng, t.batch_size, m.dtype)
@@ -262,7 +263,8 @@ def loop(
             if step % t.eval_every == 0 or step == t.steps:
                 p.final_eval = evaluate(m, eval_batch, t.batch_size)
                 metrics.add(step, "eval", p.final_eval)
-                bar.set_postfix(loss=f"{running:.4f}", eval=f"{p.final_eval['loss']:.4f}")
+                postfix.update(loss=f"{running:.4f}", eval=f"{p.final_eval['loss']:.4f}")
+                bar.set_postfix(postfix)
                 now = time.perf_counter()
                 if bar.disable and (now - last_line > LOG_INTERVAL_S or step == t.steps):
                     last_line = now
@@ -274,7 +276,8 @@ def loop(
                         "  ".join(f"{k} {v:.4f}" for k, v in p.final_eval.items()),
                     )
             elif step % 10 == 0:
-                bar.set_postfix(loss=f"{running:.4f}", refresh=False)
+                postfix["loss"] = f"{running:.4f}"
+                bar.set_postfix(postfix, refresh=False)
             bar.update(1)
     finally:
         bar.close()
