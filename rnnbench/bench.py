@@ -242,7 +242,6 @@ def _git_commit() -> str | None:
 
 
 def environment(torch, threads: int) -> dict:
-    import scipy.linalg  # noqa: F401  (loads the BLAS that Numba's np.dot calls)
     from threadpoolctl import threadpool_info
 
     blas = [
@@ -409,6 +408,7 @@ def main(argv=None) -> list[dict]:
     if torch is None:
         log.info("PyTorch not available: rnnbench columns only")
 
+    import scipy.linalg  # noqa: F401  (load the BLAS that Numba's np.dot calls before limiting)
     from threadpoolctl import threadpool_limits
 
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
