@@ -294,6 +294,19 @@ def _blas_threads() -> list[dict[str, Any]]:
     return [{k: info.get(k) for k in keep} for info in threadpool_info()]
 
 
+def _floating_point() -> dict[str, Any]:
+    """FTZ/DAZ mode of this (the kernels') thread and the kernels' JIT options."""
+    from rnnbench.kernels._jit import JIT_OPTIONS
+
+    try:
+        from rnnbench import fpmode
+
+        mode = fpmode.describe()
+    except Exception as exc:  # an unsupported processor must not cost the run its record
+        mode = {"error": f"{type(exc).__name__}: {exc}"}
+    return {**mode, "jit_options": {k: str(v) for k, v in JIT_OPTIONS.items()}}
+
+
 def environment(extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Where and with what the run ran. Call it inside the run's thread limits."""
     import numba
@@ -313,9 +326,7 @@ def environment(extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
             "blas": _blas_threads(),
         },
         "git": git_commit(package_dir),
-        # Placeholder for the floating-point mode (FTZ/DAZ, fastmath flags), filled by the
-        # diagnostics work; the kernels compile without fastmath (rnnbench/kernels/_jit.py).
-        "floating_point": {"ftz_daz": None},
+        "floating_point": _floating_point(),
     }
     if extra:
         record.update(extra)
