@@ -340,6 +340,7 @@ def _summary(cfg: DictConfig, m: Model | None, p: Progress, chash: str, wall: fl
         "loss_vs_baseline": final_loss / baseline if final_loss is not None and baseline else None,
         "solved": solved,
         "wall_time_s": wall,
+        # training throughput: evaluation and the first step (JIT compile/load) excluded
         "steps_per_s": p.timed_steps / p.step_time_s if p.step_time_s > 0 else None,
         "diverged_step": p.diverged_step,
         "cause": p.cause,
