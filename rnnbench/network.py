@@ -10,8 +10,15 @@ xp = X W_ih^T + b for all T steps is one GEMM, the time loop (a Numba kernel) do
 recurrent part, and after BPTT the weight gradients are whole-sequence GEMMs:
 
     dW_ih = sum_t da_t^T x_t,   dW_hh = sum_t da_t^T h_{t-1},   db = sum_t da_t,   dx_t = da_t W_ih
+
+The purely internal (T, B, G*H) temporaries (the input projection xp and the pre-activation
+gradients da) live in a per-thread workspace of the Network that is reused while T and B stay
+the same: a fresh array of that size costs page faults on first touch, which at B = 32, H = 32
+took longer than the time loop itself. Everything returned (outputs, the cache, the gradients)
+is a fresh array, as before.
 """
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -119,6 +126,7 @@ class Network:
         self.dtype = dtype
         self.gates = _init.GATES[cell]
         rng = np.random.default_rng(seed)
+        self._workspace = threading.local()
         self.params: dict[str, np.ndarray] = {}
         for k in range(self.num_layers):
             fan_in = self.input_size if k == 0 else H
@@ -164,6 +172,23 @@ class Network:
             return np.zeros(shape, dtype=self.dtype)
         return self._check_array(name, s, shape)
 
+    def __getstate__(self):  # copies and pickles leave the workspace behind
+        state = self.__dict__.copy()
+        state.pop("_workspace", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._workspace = threading.local()
+
+    def _buffer(self, name, shape):
+        """A reusable internal array (this thread's), never handed out; contents undefined."""
+        ws = self._workspace.__dict__
+        buf = ws.get(name)
+        if buf is None or buf.shape != shape:
+            buf = ws[name] = np.empty(shape, dtype=self.dtype)
+        return buf
+
     # ------------------------------------------------------------------ forward
     def forward(self, x: np.ndarray, h0: np.ndarray | None = None, c0: np.ndarray | None = None):
         """x (T, B, I) -> (out (T, B, H) the top layer's h_1..h_T (read-only view), cache)."""
@@ -178,7 +203,8 @@ class Network:
         inp = x
         for k in range(self.num_layers):
             p = self._layer(k)
-            xp = np.dot(inp.reshape(T * B, -1), p["w_ih"].T).reshape(T, B, G * H)  # (T, B, G*H)
+            xp = self._buffer("xp", (T, B, G * H))  # (T, B, G*H)
+            np.dot(inp.reshape(T * B, -1), p["w_ih"].T, xp.reshape(T * B, G * H))
             h = np.empty((T + 1, B, H), dtype=dt)
             h[0] = h0[k]
             gates = np.empty((T, B, G * H), dtype=dt)
@@ -251,7 +277,7 @@ class Network:
             p = self._layer(k)
             h, gates, extra = cache.h[k], cache.gates[k], cache.extra[k]
             inp = cache.x if k == 0 else cache.h[k - 1][1:]
-            da = np.empty((T, B, G * H), dtype=self.dtype)  # dL/d(input pre-activations)
+            da = self._buffer("da", (T, B, G * H))  # dL/d(input pre-activations)
             da_h = da  # dL/d(recurrent pre-activations), differs for gru
             h_rec_in = h[:-1]  # the input of W_hh at each step
             if self.cell == "rnn":
@@ -263,7 +289,7 @@ class Network:
                     gates, cache.c[k], p["w_hh"], dh_out, dh_n[k], dc_n[k], da, dh_norms[k]
                 )
             elif self.reset_after:
-                da_h = np.empty_like(da)
+                da_h = self._buffer("da_h", (T, B, G * H))
                 dh0[k] = gru.backward_reset_after(
                     h, gates, extra, p["w_hh"], dh_out, dh_n[k], da, da_h, dh_norms[k]
                 )

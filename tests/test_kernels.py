@@ -158,3 +158,28 @@ def test_vectorizable_sigmoid_and_tanh_are_accurate_to_a_few_ulp(dtype):
     assert s[0] == 1 and s[1] == 0 and np.isnan(s[2])
     assert t[0] == 1 and t[1] == -1 and np.isnan(t[2])
     assert s.dtype == dtype and t.dtype == dtype
+
+
+@pytest.mark.parametrize("cell,opt", VARIANTS, ids=IDS)
+def test_reused_workspace_leaves_earlier_caches_and_gradients_intact(cell, opt):
+    """The internal buffers are reused across calls; nothing handed out may change with them."""
+    import copy
+
+    net, x, h0, c0, rng = make_problem(cell, opt, 5, 3)
+    d_out = rng.standard_normal((5, 3, net.hidden_size))
+    out1, cache1 = net.forward(x, h0, c0)
+    saved = out1.copy(), [g.copy() for g in cache1.gates]
+    g1 = net.backward(cache1, d_out)
+    g1_saved = {k: v.copy() for k, v in g1.items()}
+    out2, cache2 = net.forward(2 * x, h0, c0)  # same shapes: same buffers
+    net.backward(cache2, 3 * d_out)
+    np.testing.assert_array_equal(out1, saved[0])
+    for g, s in zip(cache1.gates, saved[1], strict=True):
+        np.testing.assert_array_equal(g, s)
+    for k, v in g1.items():
+        np.testing.assert_array_equal(v, g1_saved[k], err_msg=k)
+    again = net.backward(cache1, d_out)  # a cache from before still gives its own gradients
+    for k, v in again.items():
+        np.testing.assert_array_equal(v, g1_saved[k], err_msg=k)
+    twin = copy.deepcopy(net)
+    np.testing.assert_array_equal(twin.forward(x, h0, c0)[0], out1)
