@@ -132,6 +132,7 @@ def test_failed_job_keeps_traceback_and_is_rerun(tmp_path: Path):
     assert r.returncode == 0
     text = (root / "report" / "report.md").read_text()
     assert "1 completed, 1 failed" in text and "injected failure for seed 1" in text
+    assert "rnnbench.log" in text  # where the traceback is
 
     # without the fault: the failed job reruns and completes, the completed one is skipped
     r = sweep(tmp_path, *grid)

@@ -241,6 +241,14 @@ def read_run(
                     pass
                 row["traceback_file"] = fname
                 break
+    if row.get("status") in ("failed", "interrupted") and "traceback_file" not in row:
+        for log_file in sorted(run_dir.glob("*.log")):  # Hydra's job log (rnnbench.log)
+            try:
+                if "Traceback (most recent call last)" in log_file.read_text(errors="replace"):
+                    row["traceback_file"] = log_file.name
+                    break
+            except OSError:
+                pass
 
     metrics = grads = None
     if (run_dir / METRICS_FILE).is_file():
