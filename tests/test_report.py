@@ -416,3 +416,14 @@ def test_cli_strict_empty_dir(tmp_path: Path, capsys):
     assert report_main([str(tmp_path), "--strict"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no run directories found" in err[0]
+
+
+def test_verdict_tie_broken_by_loss():
+    cols = ["task", "variant", "seq_len", "n_runs", "n_solved", "n_diverged", "n_failed",
+            "loss_mean", "baseline_loss"]  # fmt: skip
+    finals = pd.DataFrame(
+        [("copy", "lstm", 50, 2, 2, 0, 0, 0.002, 0.3), ("copy", "gru", 50, 2, 2, 0, 0, 0.001, 0.3)],
+        columns=cols,
+    )
+    text = "\n".join(verdict(finals, pd.DataFrame()))
+    assert "Winner: `gru`**" in text and "tied with `lstm` on lengths, ahead on final loss" in text

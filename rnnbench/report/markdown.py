@@ -125,6 +125,9 @@ def verdict(finals: pd.DataFrame, speeds: pd.DataFrame) -> list[str]:
         if best[0]:
             others = [f"`{v}` {'T = ' + str(t) if t else 'none'}" for t, _, _, v in ranking[1:]]
             tail = f" (others: {', '.join(others)})" if others else ""
+            tied = [v for t, n, _, v in ranking[1:] if (t, n) == best[:2]]
+            if tied:
+                tail += f"; tied with `{'`, `'.join(tied)}` on lengths, ahead on final loss"
             lines.append(
                 f"- **Winner: `{best[3]}`**, solving every seed up to T = {best[0]}{tail}."
             )
