@@ -340,7 +340,7 @@ def plot_ratios(df, path: Path):
         f"{r.cell} {r.dtype[5:]} B{r.batch} H{r.hidden} T{r.seq_len}" for r in df.itertuples()
     ]
     ratio = df["ratio"].to_numpy(dtype=float)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.18 * len(df) + 2), 4.5))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.18 * len(df) + 2), 6.0))
     colors = ["tab:blue" if d == "float32" else "tab:orange" for d in df["dtype"]]
     x = np.arange(len(df))
     ax.bar(x, np.where(np.isfinite(ratio), ratio, 0.0), color=colors)
@@ -348,7 +348,7 @@ def plot_ratios(df, path: Path):
     if np.isfinite(ratio).any() and np.nanmax(ratio) / max(np.nanmin(ratio), 1e-9) > 20:
         ax.set_yscale("log")
     ax.set_xticks(x, labels, rotation=90, fontsize=6)
-    ax.set_ylabel("PyTorch time / rnnbench time (higher = rnnbench faster)")
+    ax.set_ylabel("PyTorch ms / rnnbench ms (> 1: rnnbench faster)")
     ax.set_xlabel("cell, dtype (blue float32, orange float64), batch B, hidden H, seq_len T")
     ax.set_title("One training step (forward + BPTT), same weights and inputs, same threads")
     ax.legend(loc="upper right", fontsize=8)
