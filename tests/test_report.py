@@ -363,6 +363,19 @@ def test_variants_separate_other_swept_keys(tmp_path: Path):
     assert sorted(runs["variant"]) == ["rnn spectral_radius=0.5", "rnn spectral_radius=3.0"]
 
 
+def test_variant_key_that_follows_the_length_is_one_variant(tmp_path: Path):
+    # model.chrono_tmax: ${task.seq_len} differs with T but names one variant, not one per T
+    for seq_len in (10, 50):
+        for tmax in (None, seq_len):
+            run = make_run(tmp_path / f"T{seq_len}-{tmax}", "lstm", seq_len, 0)
+            cfg = yaml.safe_load((run / "config.yaml").read_text())
+            cfg["model"]["chrono_tmax"] = tmax
+            (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    build([tmp_path], tmp_path / "out")
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv")
+    assert sorted(set(runs["variant"])) == ["lstm", "lstm chrono_tmax=T"]
+
+
 def test_several_roots_and_default_out(sweep_dir: Path, tmp_path: Path):
     other = tmp_path / "other"
     make_run(other / "0", "lstm", 100, 0, solved=True)

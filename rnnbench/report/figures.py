@@ -51,15 +51,37 @@ def variant_columns(runs: pd.DataFrame) -> list[str]:
     return cols
 
 
+def _tracks_length(runs: pd.DataFrame, col: str) -> bool:
+    """True if the column equals task.seq_len wherever it is set, over more than one T (a key
+    interpolated from the length, e.g. model.chrono_tmax: ${task.seq_len})."""
+    if "task.seq_len" not in runs.columns:
+        return False
+    value = pd.to_numeric(runs[col], errors="coerce")
+    length = pd.to_numeric(runs["task.seq_len"], errors="coerce")
+    set_ = runs[col].notna()
+    return (
+        bool(set_.any())
+        and bool((value[set_] == length[set_]).all())
+        and (length[set_].nunique() > 1)
+    )
+
+
 def add_variants(runs: pd.DataFrame) -> pd.DataFrame:
-    """A `variant` label per run, e.g. "lstm" or "rnn spectral_radius=1.5, method=norm"."""
+    """A `variant` label per run, e.g. "lstm" or "rnn spectral_radius=1.5, method=norm"; a key
+    that follows the length (chrono_tmax = T) is labelled "chrono_tmax=T", so the runs of one
+    variant at different lengths stay one variant."""
     runs = runs.copy()
     extra = variant_columns(runs)
+    per_length = {c for c in extra if _tracks_length(runs, c)}
 
     def label(row: pd.Series) -> str:
         cell = row.get("cell")
         parts = [str(cell) if isinstance(cell, str) else "?"]
-        opts = [f"{c.rsplit('.', 1)[-1]}={row[c]}" for c in extra if pd.notna(row[c])]
+        opts = [
+            f"{c.rsplit('.', 1)[-1]}={'T' if c in per_length else row[c]}"
+            for c in extra
+            if pd.notna(row[c])
+        ]
         return " ".join([parts[0], ", ".join(opts)]).strip()
 
     runs["variant"] = runs.apply(label, axis=1) if len(runs) else pd.Series(dtype=str)
