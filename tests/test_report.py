@@ -376,6 +376,18 @@ def test_variant_key_that_follows_the_length_is_one_variant(tmp_path: Path):
     assert sorted(set(runs["variant"])) == ["lstm", "lstm chrono_tmax=T"]
 
 
+def test_variant_labels_skip_keys_of_other_cells(tmp_path: Path):
+    # the schema gives every cell model.nonlinearity; only the rnn's label may show it
+    for cell, nonlinearity in (("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh")):
+        run = make_run(tmp_path / f"{cell}-{nonlinearity}", cell, 10, 0)
+        cfg = yaml.safe_load((run / "config.yaml").read_text())
+        cfg["model"]["nonlinearity"] = nonlinearity
+        (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    build([tmp_path], tmp_path / "out")
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv")
+    assert sorted(runs["variant"]) == ["lstm", "rnn nonlinearity=relu", "rnn nonlinearity=tanh"]
+
+
 def test_several_roots_and_default_out(sweep_dir: Path, tmp_path: Path):
     other = tmp_path / "other"
     make_run(other / "0", "lstm", 100, 0, solved=True)

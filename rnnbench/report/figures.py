@@ -27,6 +27,13 @@ log = logging.getLogger(__name__)
 CELL_ORDER = ("rnn", "lstm", "gru")
 # Config keys that never define a variant: the replicate, the axes of the figures, bookkeeping.
 NOT_VARIANT = {"seed", "task.name", "task.seq_len", "threads", "train.progress"}
+# Model keys that the config carries for every cell but only one cell uses: not in other labels.
+CELL_ONLY = {
+    "model.nonlinearity": "rnn",
+    "model.reset_after": "gru",
+    "model.forget_bias": "lstm",
+    "model.chrono_tmax": "lstm",
+}
 LOSS_UNITS = {
     "copy": "cross-entropy, nats",
     "temporal_order": "cross-entropy, nats",
@@ -80,7 +87,7 @@ def add_variants(runs: pd.DataFrame) -> pd.DataFrame:
         opts = [
             f"{c.rsplit('.', 1)[-1]}={'T' if c in per_length else row[c]}"
             for c in extra
-            if pd.notna(row[c])
+            if pd.notna(row[c]) and CELL_ONLY.get(c, cell) == cell
         ]
         return " ".join([parts[0], ", ".join(opts)]).strip()
 
