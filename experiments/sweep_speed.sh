@@ -23,22 +23,23 @@ git archive HEAD | tar -x -C "$tmp/src"
 export NUMBA_CACHE_DIR="$tmp/numba_cache" PYTHONPATH="$tmp/src"
 cd "$tmp/src"
 
-sweep() {  # sweep NAME [OVERRIDES...] -> seconds on stdout
+sweep() {  # sweep NAME [OVERRIDES...] -> "wall_s cpu_s" on stdout (cpu: user+sys, all processes)
     local name="$1"; shift
-    local t0
-    t0=$(date +%s.%N)
-    "$PY" -m rnnbench -m +experiment=cell_comparison "hydra.sweep.dir=$tmp/$name" "$@" \
-        >"$tmp/$name.log" 2>&1 || { echo "sweep $name failed, see its log:" >&2; tail -20 "$tmp/$name.log" >&2; exit 1; }
-    "$PY" -c "import sys; print(round($(date +%s.%N) - $t0, 1))"
+    local TIMEFORMAT='%R %U %S'
+    { time "$PY" -m rnnbench -m +experiment=cell_comparison "hydra.sweep.dir=$tmp/$name" "$@" \
+        >"$tmp/$name.log" 2>&1; } 2>"$tmp/$name.time" \
+        || { echo "sweep $name failed, see its log:" >&2; tail -20 "$tmp/$name.log" >&2; exit 1; }
+    awk '{printf "%.1f %.1f\n", $1, $2 + $3}' "$tmp/$name.time"
 }
 
 sweep warmup task.seq_len=10 seed=0 train.steps=2 "$@" >/dev/null
-seq=$(sweep sequential "$@")
-par=$(sweep joblib hydra/launcher=joblib "$@")
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+read -r seq seq_cpu < <(sweep sequential "$@")
+read -r par par_cpu < <(sweep joblib hydra/launcher=joblib "$@")
 n=$(ls -d "$tmp"/joblib/*/summary.json 2>/dev/null | wc -l)
-printf 'cpus %s, jobs per sweep %s\n' "$(nproc)" "$n"
-printf 'sequential (basic launcher): %6.1f s\n' "$seq"
-printf 'joblib (n_jobs=-1)         : %6.1f s\n' "$par"
+printf 'cpus %s, jobs per sweep %s, load average before: %s\n' "$(nproc)" "$n" "$load_before"
+printf 'sequential (basic launcher): %6.1f s wall, %6.1f s cpu\n' "$seq" "$seq_cpu"
+printf 'joblib (n_jobs=-1)         : %6.1f s wall, %6.1f s cpu\n' "$par" "$par_cpu"
 printf 'speed-up                   : %6.2fx\n' "$("$PY" -c "print($seq / $par)")"
 "$PY" - "$tmp" <<'PYEOF'
 import json, sys
@@ -47,4 +48,5 @@ for name in ("sequential", "joblib"):
     s = [json.loads(p.read_text()) for p in Path(sys.argv[1], name).glob("*/summary.json")]
     print(f"{name:11s}: sum of job wall times {sum(x['wall_time_s'] for x in s):6.1f} s")
 PYEOF
-printf 'load average after: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf 'load average after: %s (other processes on the machine slow the parallel sweep most)\n' \
+    "$(cut -d' ' -f1-3 /proc/loadavg)"
