@@ -10,13 +10,20 @@ and exits with status 2 before Hydra creates any directory or file. Only then do
 to the `@hydra.main` app, which composes again, creates the run directory and trains.
 
 Inside a job a run directory that already holds a completed run of the same resolved config is
-left alone (so re-running a sweep skips finished jobs). A diverged run exits 0; Ctrl-C exits 130.
+left alone (so re-running a sweep skips finished jobs); an interrupted or unfinished one resumes
+from its checkpoint. A diverged run exits 0; SIGINT (Ctrl-C) or SIGTERM writes a checkpoint and
+exits 128 + the signal number (130, 143).
+
+Runs write only inside the results tree: ``hydra.run.dir`` (``hydra.sweep.dir`` for -m) must lie
+inside ``results_root`` (default: the current directory), checked before anything is written.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -24,13 +31,21 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from rnnbench import records
-from rnnbench.config import CONFIG_NAME, VERSION_BASE, ConfigError, conf_dir, config_hash, validate
+from rnnbench.config import (
+    CONFIG_NAME,
+    VERSION_BASE,
+    ConfigError,
+    check_output_dir,
+    conf_dir,
+    config_hash,
+    validate,
+)
 
 log = logging.getLogger(__name__)
 
 CONF_DIR = conf_dir()
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT; SIGTERM gives 143
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
@@ -111,12 +126,36 @@ def check_overrides(
     from hydra import compose
 
     try:
-        for job in _job_overrides(config_name, overrides, multirun):
+        jobs = _job_overrides(config_name, overrides, multirun)
+        for job in jobs:
             validate(compose(config_name, overrides=job))
+        check_output(compose(config_name, overrides=jobs[0], return_hydra_config=True), multirun)
     except ConfigError:
         raise
     except Exception as exc:  # Hydra/OmegaConf composition errors: unknown keys and options
         raise ConfigError(one_line(exc)) from None
+
+
+def check_output(cfg: DictConfig, multirun: bool) -> None:
+    """The directory Hydra will write into must lie inside the results tree (`results_root`).
+
+    For a multirun, ``hydra.sweep.dir`` is checked and ``hydra.sweep.subdir`` may not climb out
+    of it (no ``..`` part, not absolute).
+    """
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    try:
+        path = str(OmegaConf.select(cfg, key))
+    except Exception as exc:  # an interpolation that does not resolve outside a job
+        raise ConfigError(f"{key}: {one_line(exc)}") from None
+    check_output_dir(key, path, cfg.get("results_root"))
+    if multirun:
+        sub = OmegaConf.to_container(cfg.hydra.sweep, resolve=False).get("subdir")
+        parts = Path(str(sub)).parts
+        if sub is not None and (".." in parts or Path(str(sub)).is_absolute()):
+            raise ConfigError(
+                f"hydra.sweep.subdir must stay inside hydra.sweep.dir (no '..', not absolute), "
+                f"got {sub!r}"
+            )
 
 
 # --------------------------------------------------------------------------------- the app
@@ -184,6 +223,10 @@ def main(argv: list[str] | None = None) -> None:
     sys.argv = [sys.argv[0], *argv]
     try:
         app()
-    except KeyboardInterrupt:
-        sys.stderr.write("rnnbench: interrupted\n")
-        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or train.Interrupted after SIGINT/SIGTERM
+        signum = getattr(exc, "signum", signal.SIGINT)
+        sys.stderr.write(
+            f"rnnbench: interrupted ({signal.Signals(signum).name}); run the same command "
+            "again to resume from the checkpoint\n"
+        )
+        sys.exit(128 + signum)

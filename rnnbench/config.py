@@ -28,6 +28,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,7 @@ NONLINEARITIES = ("tanh", "relu")
 INITS = ("pytorch", "glorot", "orthogonal", "identity")
 OPTIMIZERS = ("sgd", "rmsprop", "adam")
 CLIP_METHODS = ("none", "norm", "value")
+ON_DIVERGE = ("stop", "skip")
 
 
 class ConfigError(ValueError, CompactHydraException):
@@ -148,6 +151,8 @@ class TrainConfig:
     log_every: int = 10  # training metrics logged every this many steps
     diverge_grad_norm: float | None = None  # stop as diverged when ||g|| (before clipping) > this
     diverge_grad_norm_after_clip: float | None = None  # ... when the clipped ||g|| > this
+    on_diverge: str = "stop"  # stop: end the run as diverged; skip: drop that update, go on
+    checkpoint_every: int = 100  # write checkpoint.npz every this many steps; 0: only on signals
     progress: bool = True  # tqdm bar when stderr is a terminal
 
 
@@ -165,6 +170,7 @@ class DiagnosticsConfig:
 class RNNBenchConfig:
     seed: int = 0
     threads: int = 1  # Numba and BLAS threads of this job
+    results_root: str | None = None  # run dirs must lie inside it; null: the current directory
     model: ModelConfig = field(default_factory=ModelConfig)
     task: Any = MISSING  # one of the task schemas, chosen by the task group
     optim: Any = MISSING  # one of the optimiser schemas, chosen by the optim group
@@ -291,6 +297,48 @@ class Pair:
             self.item.check(f"{key}[{i}]", v)
 
 
+# A results root may not be (or lie inside) one of these: runs never write into the system.
+SYSTEM_DIRS = (
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/proc",
+    "/run",
+    "/sbin",
+    "/sys",
+    "/usr",
+)
+SYSTEM_ROOTS = ("/", "/var", "/home")  # not these themselves (inside is fine)
+
+
+def _system_dir(path: Path) -> bool:
+    return str(path) in SYSTEM_ROOTS or any(
+        path == Path(d) or Path(d) in path.parents for d in SYSTEM_DIRS
+    )
+
+
+@dataclass(frozen=True)
+class PathRule:
+    """A directory path (the results root): a non-empty string, not a system directory."""
+
+    optional: bool = False
+
+    def check(self, key: str, value: Any) -> None:
+        if value is None and self.optional:
+            return
+        if not isinstance(value, str) or not value.strip() or "\0" in value:
+            raise ConfigError(
+                f"{key} must be {'null or ' if self.optional else ''}a directory "
+                f"path, got {_show(value)}"
+            )
+        if _system_dir(Path(os.path.abspath(os.path.expanduser(value)))):
+            raise ConfigError(f"{key} must not be a system directory, got {_show(value)}")
+
+
 def _max_threads() -> int:
     """Numba's thread pool size, the most `threads` can ask for on this machine."""
     import numba  # deferred: numba takes a moment to import and config.py is imported early
@@ -304,6 +352,7 @@ NONNEGATIVE = Float(0.0)
 RULES: dict[str, Any] = {
     "seed": Int(0, 2**32 - 1),
     "threads": None,  # Int(1, _max_threads()), built at check time
+    "results_root": None,  # Path(), checked at check time
     "model.cell": Choice(CELLS),
     "model.hidden_size": Int(1, 16384),
     "model.num_layers": Int(1, 64),
@@ -327,6 +376,8 @@ RULES: dict[str, Any] = {
     "train.log_every": Int(1, 10**9),
     "train.diverge_grad_norm": Float(lo=0.0, lo_open=True, optional=True),
     "train.diverge_grad_norm_after_clip": Float(lo=0.0, lo_open=True, optional=True),
+    "train.on_diverge": Choice(ON_DIVERGE),
+    "train.checkpoint_every": Int(0, 10**9),
     "train.progress": Bool(),
     "diagnostics.every": Int(0, 10**9),
     "diagnostics.jacobian_vectors": Int(0, 4096),
@@ -369,6 +420,8 @@ def _rule(key: str, cfg: DictConfig) -> Any:
     section, _, name = key.partition(".")
     if key == "threads":
         return Int(1, _max_threads())
+    if key == "results_root":
+        return PathRule(optional=True)
     if key == "task.name":
         from rnnbench.tasks import TASKS
 
@@ -419,12 +472,48 @@ def _cross_checks(cfg: DictConfig) -> None:
         raise ConfigError(str(exc).splitlines()[0]) from None
 
 
+_RESOLVER = re.compile(r"\$\{\s*([A-Za-z_][\w.\-]*)\s*:")
+RESOLVERS_ALLOWED = {"results_root": ("oc.env",)}  # a path may come from the environment
+
+
+def _unresolved_leaves(node: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(node, dict):
+        out = []
+        for k, v in node.items():
+            out.extend(_unresolved_leaves(v, f"{prefix}{k}."))
+        return out
+    if isinstance(node, list):
+        items = [_unresolved_leaves(v, f"{prefix[:-1]}[{i}].") for i, v in enumerate(node)]
+        return [x for item in items for x in item]
+    return [(prefix[:-1], node)]
+
+
+def check_interpolations(cfg: DictConfig) -> None:
+    """Only ``${other.key}`` references: no resolver calls (``${oc.env:HOME}``) in job keys.
+
+    A resolver would let a name field read the environment (or anything else) at run time,
+    and the error for a bad value would echo what it read. Checked before anything resolves.
+    """
+    data = OmegaConf.to_container(cfg, resolve=False)
+    data.pop("hydra", None)
+    for key, value in _unresolved_leaves(data):
+        if not isinstance(value, str):
+            continue
+        for name in _RESOLVER.findall(value):
+            if name not in RESOLVERS_ALLOWED.get(key, ()):
+                raise ConfigError(
+                    f"{key} may not call the resolver {name} ({value!r}): write the value, or "
+                    "${other.key} to reuse another key's"
+                )
+
+
 def validate(cfg: DictConfig) -> None:
     """Check every key of a composed config; raise ConfigError (one line) on the first failure.
 
     Runs before anything is compiled or written: cheap, no side effects. The ``hydra`` node,
     if present, is Hydra's business and skipped.
     """
+    check_interpolations(cfg)
     for section in ("model", "task", "optim", "clip", "train", "diagnostics"):
         if not isinstance(cfg.get(section), DictConfig):
             raise ConfigError(f"{section} is missing: choose a {section} config")
@@ -438,6 +527,35 @@ def validate(cfg: DictConfig) -> None:
             raise ConfigError(f"{key} is not a known key")
         rule.check(key, value)
     _cross_checks(cfg)
+
+
+def results_root(root: str | None, cwd: str | os.PathLike | None = None) -> Path:
+    """The directory every run must write inside: `root` (relative to `cwd`) or `cwd` itself."""
+    cwd = Path(cwd or os.getcwd())
+    return Path(os.path.abspath(cwd / os.path.expanduser(root or ".")))
+
+
+def check_output_dir(
+    key: str, path: str, root: str | None, cwd: str | os.PathLike | None = None
+) -> None:
+    """`path` (hydra.run.dir or hydra.sweep.dir) must lie inside the results root.
+
+    Paths are made absolute and normalised (``..`` collapsed) before comparing, and symlinks
+    resolved, so ``../x`` or a link cannot escape; the root may not be a system directory.
+    """
+    base = results_root(root, cwd)
+    where = f"results_root={_show(root)}" if root else f"the current directory {str(base)!r}"
+    if _system_dir(base):
+        raise ConfigError(
+            f"results_root must not be a system directory, got {where}; set results_root=DIR"
+        )
+    target = Path(os.path.abspath(Path(cwd or os.getcwd()) / os.path.expanduser(path)))
+    real_base, real_target = base.resolve(), target.resolve()
+    if not (real_target == real_base or real_base in real_target.parents):
+        raise ConfigError(
+            f"{key} must be inside the results tree ({where}), got {path!r}; "
+            "set results_root=DIR to write under DIR"
+        )
 
 
 # --------------------------------------------------------------------------------- helpers
@@ -476,13 +594,23 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
     return data
 
 
+HASH_NEUTRAL = ("train.progress", "train.checkpoint_every", "results_root")
+HASH_IF_NOT = {"train.on_diverge": "stop"}  # keys added later: hashed only when changed
+
+
 def config_hash(cfg: DictConfig) -> str:
     """sha256 of the resolved config's canonical JSON: equal hashes mean equal runs.
 
-    ``train.progress`` is excluded: it changes what the terminal shows, not the results.
+    Keys that change what the terminal shows or where files go, not the results, are excluded
+    (`HASH_NEUTRAL`); keys added after runs were recorded count only when set away from their
+    default (`HASH_IF_NOT`), so those runs keep their hash and are still skipped on rerun.
     """
     data = resolved(cfg)
-    data.get("train", {}).pop("progress", None)
+    drop = list(HASH_NEUTRAL)
+    drop += [k for k, default in HASH_IF_NOT.items() if OmegaConf.select(cfg, k) == default]
+    for key in drop:
+        section, _, name = key.rpartition(".")
+        (data.get(section, {}) if section else data).pop(name, None)
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()
 
