@@ -453,3 +453,38 @@ class Recorder:
     def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(grad_norms, diagnostics) as typed DataFrames, ready for parquet."""
         return self.grad_norms.frame(), self.diagnostics.frame()
+
+    # -- checkpoints (rnnbench.train): the state between two steps, as npz-safe arrays
+    _COUNTERS = ("_n_since", "_clipped_since", "_max_before", "_started")
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Rows so far, counters since the last record and the random vectors' stream, keyed
+        ``diag:...``; no object arrays (a null cell is a masked entry). The RNG state is added
+        by the caller (it owns the Generator's encoding)."""
+        out = {f"diag:{c}": np.asarray(getattr(self, c)) for c in self._COUNTERS}
+        for name, table in (("grad_norms", self.grad_norms), ("diagnostics", self.diagnostics)):
+            for c in table.columns:
+                out.update(_column_arrays(f"diag:{name}:{c}", table.data[c], table._DTYPES[c]))
+        return out
+
+    def load_state_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Restore `state_arrays` output (the inverse; the RNG is restored by the caller)."""
+        for c in self._COUNTERS:
+            setattr(self, c, arrays[f"diag:{c}"].item())
+        for name, table in (("grad_norms", self.grad_norms), ("diagnostics", self.diagnostics)):
+            table.data = {c: _column_list(arrays, f"diag:{name}:{c}") for c in table.columns}
+
+
+def _column_arrays(key: str, values: list, dtype: str) -> dict[str, np.ndarray]:
+    """One Table column as (values, null mask) arrays of a plain dtype."""
+    kind = {"string": np.str_, "bool": np.bool_, "int64": np.int64, "Int64": np.int64}
+    np_dtype = kind.get(dtype, np.float64)
+    fill = {np.str_: "", np.bool_: False, np.int64: 0}.get(np_dtype, 0.0)
+    mask = np.array([v is None for v in values], dtype=bool)
+    data = np.array([fill if v is None else v for v in values], dtype=np_dtype)
+    return {key: data, f"{key}:null": mask}
+
+
+def _column_list(arrays: Mapping[str, np.ndarray], key: str) -> list:
+    values, mask = arrays[key].tolist(), arrays[f"{key}:null"].tolist()
+    return [None if m else v for v, m in zip(values, mask, strict=True)]

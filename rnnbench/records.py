@@ -10,6 +10,8 @@ Files of one run directory (all names are constants below; the report reads only
     metrics.parquet   long table: step (int64), split (train|eval), metric (str), value (float64)
     environment.json  versions, thread counts, CPU, git commit
     summary.json      written last: status and the headline numbers (SUMMARY_KEYS)
+    checkpoint.npz    while a run is unfinished: everything a bit-identical resume needs
+                      (rnnbench.train); removed once the run has completed or diverged
 
 JSON is strict: NaN and +-Infinity become null, and ``allow_nan=False`` guarantees no such
 token is ever written. Arrays go to ``.npz`` without object arrays, so every load can use
@@ -39,6 +41,8 @@ CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.parquet"
 ENVIRONMENT_FILE = "environment.json"
 SUMMARY_FILE = "summary.json"
+CHECKPOINT_FILE = "checkpoint.npz"
+RESULT_FILES = ("metrics.parquet", "grad_norms.parquet", "diagnostics.parquet")  # + summary
 
 METRIC_COLUMNS = ("step", "split", "metric", "value")
 STATUSES = ("completed", "diverged", "failed", "interrupted")
@@ -154,6 +158,74 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
+def remove_temporaries(run_dir: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files `atomic_write` leaves behind when a process is killed mid-write.
+
+    Call it only while holding the run directory (the job lock): a live writer's temporary
+    file looks the same.
+    """
+    gone = []
+    for tmp in Path(run_dir).glob(".*.tmp"):
+        with suppress(OSError):
+            tmp.unlink()
+            gone.append(tmp)
+    return gone
+
+
+# --------------------------------------------------------------------------------- RNG states
+
+
+def _limbs(value: int) -> np.ndarray:
+    """A non-negative integer of any size as little-endian uint64 words."""
+    if value < 0:
+        raise ValueError(f"cannot store negative RNG state word {value}")
+    words = []
+    while True:
+        words.append(value & 0xFFFFFFFFFFFFFFFF)
+        value >>= 64
+        if not value:
+            return np.asarray(words, dtype=np.uint64)
+
+
+def rng_state_arrays(rng: np.random.Generator, prefix: str) -> dict[str, np.ndarray]:
+    """``rng.bit_generator.state`` flattened to npz-safe arrays: ints as uint64 words, strs as
+    unicode arrays, keyed ``prefix:path:to:field``."""
+    out: dict[str, np.ndarray] = {}
+
+    def walk(node: Any, key: str) -> None:
+        if isinstance(node, Mapping):
+            for k, v in node.items():
+                walk(v, f"{key}:{k}")
+        elif isinstance(node, str):
+            out[key] = np.asarray(node)
+        elif isinstance(node, (int, np.integer)) and not isinstance(node, bool):
+            out[key] = _limbs(int(node))
+        else:
+            raise TypeError(f"RNG state field {key} is a {type(node).__name__}")
+
+    walk(rng.bit_generator.state, prefix)
+    return out
+
+
+def load_rng_state(rng: np.random.Generator, arrays: Mapping[str, np.ndarray], prefix: str) -> None:
+    """Set `rng`'s state from `rng_state_arrays` output (the inverse)."""
+    state: dict[str, Any] = {}
+    for key, a in arrays.items():
+        if not key.startswith(prefix + ":"):
+            continue
+        *path, leaf = key[len(prefix) + 1 :].split(":")
+        node = state
+        for part in path:
+            node = node.setdefault(part, {})
+        if a.dtype.kind == "U":
+            node[leaf] = str(a)
+        else:
+            node[leaf] = sum(int(w) << (64 * i) for i, w in enumerate(a.tolist()))
+    if state.get("bit_generator") != type(rng.bit_generator).__name__:
+        raise ValueError(f"checkpoint holds a {state.get('bit_generator')} state, not the rng's")
+    rng.bit_generator.state = state
+
+
 # --------------------------------------------------------------------------------- metrics
 
 
@@ -180,6 +252,20 @@ class MetricLog:
 
     def write(self, run_dir: str | os.PathLike) -> Path:
         return write_parquet(Path(run_dir) / METRICS_FILE, self.frame())
+
+    def arrays(self, prefix: str = "metrics") -> dict[str, np.ndarray]:
+        """The rows as npz-safe columns (for checkpoints); `load_arrays` is the inverse."""
+        cols = list(zip(*self.rows, strict=True)) if self.rows else [[], [], [], []]
+        return {
+            f"{prefix}:step": np.asarray(cols[0], dtype=np.int64),
+            f"{prefix}:split": np.asarray(cols[1], dtype=np.str_),
+            f"{prefix}:metric": np.asarray(cols[2], dtype=np.str_),
+            f"{prefix}:value": np.asarray(cols[3], dtype=np.float64),
+        }
+
+    def load_arrays(self, arrays: Mapping[str, np.ndarray], prefix: str = "metrics") -> None:
+        cols = [arrays[f"{prefix}:{c}"].tolist() for c in METRIC_COLUMNS]
+        self.rows = list(zip(*cols, strict=True))
 
 
 # --------------------------------------------------------------------------------- summary
