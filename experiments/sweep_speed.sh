@@ -26,7 +26,7 @@ cd "$tmp/src"
 sweep() {  # sweep NAME [OVERRIDES...] -> "wall_s cpu_s" on stdout (cpu: user+sys, all processes)
     local name="$1"; shift
     local TIMEFORMAT='%R %U %S'
-    { time "$PY" -m rnnbench -m +experiment=cell_comparison "hydra.sweep.dir=$tmp/$name" "$@" \
+    { time "$PY" -m rnnbench -m +experiment=cell_comparison "results_root=$tmp" "hydra.sweep.dir=$tmp/$name" "$@" \
         >"$tmp/$name.log" 2>&1; } 2>"$tmp/$name.time" \
         || { echo "sweep $name failed, see its log:" >&2; tail -20 "$tmp/$name.log" >&2; exit 1; }
     awk '{printf "%.1f %.1f\n", $1, $2 + $3}' "$tmp/$name.time"
