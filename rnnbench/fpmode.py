@@ -31,6 +31,8 @@ if _X86:
     from numba.core import cgutils
     from numba.extending import intrinsic
 
+    from rnnbench.kernels._jit import CACHE
+
     @intrinsic
     def _stmxcsr(typingctx):
         def codegen(context, builder, signature, args):
@@ -54,11 +56,11 @@ if _X86:
 
         return types.void(types.uint32), codegen
 
-    @njit(cache=True)
+    @njit(cache=CACHE)
     def _get_mxcsr():
         return _stmxcsr()
 
-    @njit(cache=True)
+    @njit(cache=CACHE)
     def _set_mxcsr(value):
         _ldmxcsr(value)
 

@@ -13,12 +13,56 @@ division, which is what lets the gate loops (see `_math.py`) vectorize.
 
 Numba's cache is keyed on the kernel's own source file: after editing `_math.py` delete the
 `__pycache__` of `rnnbench/kernels` (or touch the cell modules) so the kernels recompile.
+
+Where Numba cannot write its cache (``NUMBA_CACHE_DIR`` unwritable, or no writable location at
+all) the kernels are compiled without a cache, with one warning: `CACHE` is False then, and every
+``@njit`` of the package takes ``cache=CACHE``. Numba itself would otherwise silently fall back
+to ``__pycache__`` in the source tree, or refuse to import the kernels.
 """
+
+import logging
+import os
+import tempfile
 
 import numba
 
+log = logging.getLogger(__name__)
+
+
+def _cache_problem() -> str | None:
+    """Why Numba cannot write compiled code where it would put it, or None."""
+    cache_dir = numba.config.CACHE_DIR
+    if cache_dir:  # NUMBA_CACHE_DIR: the place the user asked for, or none
+        try:
+            os.makedirs(cache_dir, exist_ok=True)
+            tempfile.TemporaryFile(dir=cache_dir).close()
+        except OSError as exc:
+            return f"NUMBA_CACHE_DIR={cache_dir} is not writable ({exc.strerror or exc})"
+        return None
+    try:  # otherwise Numba's own search: __pycache__ next to the sources, then the user's cache
+        from numba.core.caching import CacheImpl
+
+        for cls in CacheImpl._locator_classes:
+            locator = cls.from_function(_cache_problem, __file__)
+            if locator is None:
+                continue
+            try:
+                locator.ensure_cache_path()
+            except OSError:
+                continue
+            return None
+    except Exception:  # a Numba without this internal API: let Numba decide
+        return None
+    return "no writable Numba cache directory next to the sources or in the user's cache"
+
+
+_PROBLEM = _cache_problem()
+CACHE = _PROBLEM is None  # every njit of the package: cache=CACHE
+if _PROBLEM:
+    log.warning("%s: compiling the kernels without a cache", _PROBLEM)
+
 JIT_OPTIONS = {
-    "cache": True,
+    "cache": CACHE,
     "nogil": True,
     "fastmath": {"contract"},
     "error_model": "numpy",

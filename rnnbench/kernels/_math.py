@@ -26,6 +26,8 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
+from rnnbench.kernels._jit import CACHE
+
 # ---------------------------------------------------------------- float64 constants
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01  # fdlibm: ln2 with 21 trailing zero bits, k * _LN2_HI exact
@@ -50,7 +52,7 @@ _TF3, _TF4 = _F(1.33314422036e-1), _F(-3.33332819422e-1)
 _HALF_F, _ONE_F, _TWO_F, _ZERO_F, _SMALL_F = _F(0.5), _F(1.0), _F(2.0), _F(0.0), _F(0.625)
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=CACHE, error_model="numpy", fastmath={"contract"})
 def _exp_neg_f64(v):
     """exp(v) for v <= 0 (NaN: undefined here, the callers select it back)."""
     v = v if v > _EXP_MIN else _EXP_MIN
@@ -78,7 +80,7 @@ def _exp_neg_f64(v):
     return (p * s1) * s2
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=CACHE, error_model="numpy", fastmath={"contract"})
 def _exp_neg_f32(v):
     v = v if v > _EXP_MIN_F else _EXP_MIN_F
     k = np.floor(v * _LOG2E_F + _HALF_F)
@@ -99,7 +101,7 @@ def _exp_neg_f32(v):
     return (p * s1) * s2
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=CACHE, error_model="numpy", fastmath={"contract"})
 def _sigmoid_f64(x):
     e = _exp_neg_f64(-abs(x))
     s = 1.0 / (1.0 + e)
@@ -107,7 +109,7 @@ def _sigmoid_f64(x):
     return s if x == x else x
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=CACHE, error_model="numpy", fastmath={"contract"})
 def _sigmoid_f32(x):
     e = _exp_neg_f32(-abs(x))
     s = _ONE_F / (_ONE_F + e)
@@ -115,7 +117,7 @@ def _sigmoid_f32(x):
     return s if x == x else x
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=CACHE, error_model="numpy", fastmath={"contract"})
 def _tanh_f64(x):
     ax = abs(x)
     e = _exp_neg_f64(-2.0 * ax)
@@ -129,7 +131,7 @@ def _tanh_f64(x):
     return t if x == x else x
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=CACHE, error_model="numpy", fastmath={"contract"})
 def _tanh_f32(x):
     ax = abs(x)
     e = _exp_neg_f32(-_TWO_F * ax)
