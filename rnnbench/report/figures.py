@@ -129,7 +129,9 @@ def _log_x(ax, values) -> None:
         ax.set_xscale("log")
     ax.set_xticks(values)
     ax.set_xticklabels([str(v) for v in values])
-    ax.minorticks_off()
+    from matplotlib.ticker import NullLocator
+
+    ax.xaxis.set_minor_locator(NullLocator())  # x only: ax.minorticks_off() also hid a log y's
 
 
 def _tasks(runs: pd.DataFrame) -> list[str]:
@@ -258,6 +260,17 @@ def learning_curves(
     return _save(fig, table, out, "learning_curves")
 
 
+def _label_short_log_y(ax) -> None:
+    """A log y axis spanning less than a decade has no major tick inside: label the minor ones."""
+    lo, hi = ax.get_ylim()
+    if lo > 0 and hi / lo < 10:
+        from matplotlib.ticker import LogFormatterSciNotation
+
+        ax.yaxis.set_minor_formatter(
+            LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(2, 2))
+        )
+
+
 def final_vs_length(table: pd.DataFrame, out: Path, palette: dict) -> Path | None:
     if not len(table):
         return None
@@ -280,6 +293,7 @@ def final_vs_length(table: pd.DataFrame, out: Path, palette: dict) -> Path | Non
         if len(b):
             ax_loss.plot(b.index, b.values, "k--", lw=1, label="memoryless baseline")
         ax_loss.set_yscale("log")
+        _label_short_log_y(ax_loss)
         ax_loss.set_ylabel(f"final eval loss ({LOSS_UNITS.get(task, 'loss')})")
         ax_acc.set_ylabel("final eval accuracy (fraction)")
         ax_acc.set_ylim(-0.03, 1.03)
