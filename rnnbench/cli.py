@@ -30,7 +30,6 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from rnnbench import records
 from rnnbench.config import (
     CONFIG_NAME,
     VERSION_BASE,
@@ -107,7 +106,13 @@ def preflight(argv: list[str]) -> None:
     from hydra import initialize_config_dir
     from hydra._internal.utils import get_args_parser
 
-    args = get_args_parser().parse_args(argv)
+    parser = get_args_parser()
+
+    def error(message: str) -> None:  # argparse would print its usage: several lines
+        raise ConfigError(f"{message} (see --help)")
+
+    parser.error = error  # type: ignore[method-assign]
+    args = parser.parse_args(argv)
     if args.help or args.hydra_help or args.info or args.shell_completion:
         return
     if args.config_path or args.config_dir:
@@ -194,7 +199,7 @@ def _log_summary(s: dict[str, Any]) -> None:
 @hydra.main(config_path=str(CONF_DIR), config_name=CONFIG_NAME, version_base=VERSION_BASE)
 def app(cfg: DictConfig) -> dict[str, Any]:
     """One job: validate, skip if already completed, train, log the summary."""
-    from rnnbench import train  # deferred: imports numba and the kernels
+    from rnnbench import records, train  # deferred: numba, the kernels, pandas
 
     validate(cfg)  # again: sweepers other than the basic one compose jobs preflight never saw
     run_dir = HydraConfig.get().runtime.output_dir

@@ -538,7 +538,7 @@ def results_root(root: str | None, cwd: str | os.PathLike | None = None) -> Path
 def check_output_dir(
     key: str, path: str, root: str | None, cwd: str | os.PathLike | None = None
 ) -> None:
-    """`path` (hydra.run.dir or hydra.sweep.dir) must lie inside the results root.
+    """`path` (hydra.run.dir or hydra.sweep.dir) must be a directory below the results root.
 
     Paths are made absolute and normalised (``..`` collapsed) before comparing, and symlinks
     resolved, so ``../x`` or a link cannot escape; the root may not be a system directory.
@@ -549,9 +549,11 @@ def check_output_dir(
         raise ConfigError(
             f"results_root must not be a system directory, got {where}; set results_root=DIR"
         )
+    if not path.strip():
+        raise ConfigError(f"{key} must be a directory path inside the results tree, got ''")
     target = Path(os.path.abspath(Path(cwd or os.getcwd()) / os.path.expanduser(path)))
     real_base, real_target = base.resolve(), target.resolve()
-    if not (real_target == real_base or real_base in real_target.parents):
+    if real_base not in real_target.parents:  # strictly inside: never the root itself
         raise ConfigError(
             f"{key} must be inside the results tree ({where}), got {path!r}; "
             "set results_root=DIR to write under DIR"
