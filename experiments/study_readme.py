@@ -745,8 +745,8 @@ def vanishing(sweep: Path, out: Path) -> list[str]:
             "",
             "Per-step factor of ||dL/dh_t|| going back from the loss (least squares of ln norm "
             "against T - t), the same from the Jacobian gain ||dh_T/dh_t||, rho(W_hh) (largest "
-            "gate block), and the ratio of the gradient at t = 1 to the one at t = T, at "
-            "initialisation (step 0) and at the last step "
+            "gate block), and the ratio of the gradient at t = 1 to the one at t = T, at the "
+            "first update (step 1, the initial weights) and at the last step "
             "([study_table.csv](study_table.csv)):",
             "",
             md_table(table),
@@ -768,6 +768,37 @@ def vanishing(sweep: Path, out: Path) -> list[str]:
         "![gradient heatmap over training](gradient_heatmap.png)",
         "",
     ]
+    if len(rates):
+        rnn0 = r[(r["cell"] == "rnn") & (r["when"] == "init")]
+        dev = (rnn0["fitted_rate_per_step"] / rnn0["spectral_radius"] - 1).abs().max()
+        lines += [
+            "## Next to the theory and the papers",
+            "",
+            "tasks.md gives no number for this figure; the references are the theory and the "
+            "qualitative findings of Bengio et al. (1994), Hochreiter & Schmidhuber (1997) and "
+            "Tallec & Ollivier (2018):",
+            "",
+            "- tanh RNN at initialisation: ||dL/dh_t|| decays by rho(W_hh) per step, as the "
+            f"linear theory says (fitted factor within {dev:.0%} of rho on both seeds: the "
+            "units sit near 0 where tanh' = 1), about 1e-20 at t = 1. After training rho has "
+            "grown past 1 on one seed but the factor has not: saturated units (tanh' < 1) keep "
+            "the gradient vanishing, the linear prediction rho^(T-t) no longer applies, and "
+            "the run stays at the baseline. **Agrees.**",
+            "- LSTM with PyTorch's init: decays like the RNN at the start (forget gate ~0.5 "
+            "halves the cell state every step) and is still vanishing after training; it does "
+            "not learn T = 100 with lr 1e-3 in this budget (the adding_length study, lr 5e-3, "
+            "does). The 1997 paper's constant error carousel is the chrono LSTM's picture, not "
+            "this one's.",
+            "- LSTM with chrono init: nearly flat from the first step (factor ~0.97, the "
+            "forget gates near 1) and flatter after training; it solves the task. **Agrees** "
+            "with Tallec & Ollivier.",
+            "- GRU: starts decaying like the RNN (update gate ~0.5) and becomes flat (factor "
+            "~0.995) as it learns; it solves the task.",
+            "",
+            "Seed 0 reproduces the numbers measured for `+experiment=vanishing_gradients` in the "
+            "README to the printed digits (same config, seed and thread count).",
+            "",
+        ]
     return lines
 
 
