@@ -7,7 +7,8 @@
 # Timing: wall time from `date +%s`; CPU time (user + sys of the sweep and its joblib workers) from
 # /usr/bin/time when it exists; both written to results/sweeps/STUDY/timing.json for the README.
 # Re-running a study skips the jobs already completed (same resolved config): the README says how
-# many jobs this invocation trained. Delete results/sweeps/STUDY for a fresh timing.
+# many jobs the timed invocation trained (a rerun that trains fewer keeps the earlier timing).
+# Delete results/sweeps/STUDY for a fresh timing.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY="${PYTHON:-python}"
@@ -34,8 +35,12 @@ study_sweep() {
     trained=$(find "$sweep" -mindepth 2 -maxdepth 2 -name summary.json -newermt "@$t0" | wc -l)
     total=$(find "$sweep" -mindepth 2 -maxdepth 2 -name summary.json | wc -l)
     echo "[$study] sweep done in $((t1 - t0)) s wall, ${cpu:-?} s CPU; trained $trained of $total jobs" >&2
-    if [[ "$trained" -eq 0 && -f "$sweep/timing.json" ]]; then
-        echo "[$study] every job was already complete: keeping the timing of the run that trained them" >&2
+    local before=0
+    if [[ -f "$sweep/timing.json" ]]; then
+        before=$(sed -n 's/.*"jobs_trained": \([0-9]*\).*/\1/p' "$sweep/timing.json")
+    fi
+    if [[ "$trained" -lt "${before:-0}" ]]; then  # a rerun that only redid some jobs
+        echo "[$study] keeping the timing of the invocation that trained $before jobs" >&2
         return 0
     fi
     printf '{"start": %s, "end": %s, "wall_s": %s, "cpu_s": %s, "cpus": %s, "jobs_trained": %s, "jobs_total": %s, "loadavg_start": "%s", "loadavg_end": "%s", "extra_overrides": "%s"}\n' \
