@@ -203,7 +203,11 @@ def test_every_rule_has_cases():
         (["model.cell=foo"], "model.cell must be one of rnn, lstm, gru, got 'foo'"),
         (["model.forget_bias=inf"], "model.forget_bias must be null or a finite number, got inf"),
         (["clip.method=l2"], "clip.method must be one of none, norm, value, got 'l2'"),
-        (["model=nope"], "model=nope: no such option; choose one of gru, lstm, lstm_chrono, rnn"),
+        (
+            ["model=nope"],
+            "model=nope: no such option; choose one of gru, irnn, lstm, lstm_chrono, "
+            "lstm_forget1, rnn",
+        ),
         (["+experiment=nope"], "experiment=nope: no such option; choose one of "),
         (["foo=1"], "foo is not a known key"),
         (["+foo=1"], "foo is not a known key"),
