@@ -48,6 +48,15 @@ def test_every_experiment_composes_and_validates(name):
     assert "override /" in text
 
 
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_job_directory_names_leave_out_paths_and_the_experiment(name):
+    """An experiment that set its own exclude_keys would replace the list: results_root=/a/path
+    would then nest every job directory inside path components."""
+    cfg = compose_config([f"+experiment={name}"], hydra_node=True)
+    excluded = set(cfg.hydra.job.config.override_dirname.exclude_keys)
+    assert {"results_root", "+experiment", "experiment"} <= excluded
+
+
 def test_every_group_option_composes(hydra_init):
     for model in GROUPS["model"]:
         for task in GROUPS["task"]:
