@@ -198,7 +198,7 @@ def _log_summary(s: dict[str, Any]) -> None:
 
 @hydra.main(config_path=str(CONF_DIR), config_name=CONFIG_NAME, version_base=VERSION_BASE)
 def app(cfg: DictConfig) -> dict[str, Any]:
-    """One job: validate, skip if already completed, train, log the summary."""
+    """One job: validate, skip if already finished, train, log the summary."""
     from rnnbench import records, train  # deferred: numba, the kernels, pandas
 
     validate(cfg)  # again: sweepers other than the basic one compose jobs preflight never saw
@@ -207,9 +207,9 @@ def app(cfg: DictConfig) -> dict[str, Any]:
         if not owned:
             log.warning("%s is being run by another process; skipping", run_dir)
             return {"status": "running elsewhere"}
-        done = records.completed(run_dir, config_hash(cfg))
+        done = records.finished(run_dir, config_hash(cfg))
         if done is not None:
-            log.info("%s already holds a completed run of this config; skipping", run_dir)
+            log.info("%s already holds a %s run of this config; skipping", run_dir, done["status"])
             return done
         log.info("run directory %s", run_dir)
         summary = train.run(cfg, run_dir)

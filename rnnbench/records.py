@@ -290,12 +290,16 @@ def read_summary(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def completed(run_dir: str | os.PathLike, config_hash: str) -> dict[str, Any] | None:
-    """The summary if this directory already holds a completed run of the same config."""
+FINISHED = ("completed", "diverged")  # deterministic outcomes of a config: a rerun repeats them
+
+
+def finished(run_dir: str | os.PathLike, config_hash: str) -> dict[str, Any] | None:
+    """The summary if this directory already holds a finished (completed or diverged) run of the
+    same config; failed, interrupted and unfinished runs are not finished."""
     summary = read_summary(run_dir)
     if (
         summary
-        and summary.get("status") == "completed"
+        and summary.get("status") in FINISHED
         and summary.get("config_hash") == config_hash
     ):
         return summary

@@ -62,6 +62,8 @@ def test_diverged_run_exits_0(tmp_path):
     res = run_cli([*TINY, "train.diverge_grad_norm=1e-12", f"hydra.run.dir={out}"], cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert R.read_summary(out)["status"] == "diverged"
+    rerun = run_cli([*TINY, "train.diverge_grad_norm=1e-12", f"hydra.run.dir={out}"], cwd=tmp_path)
+    assert rerun.returncode == 0 and "already holds a diverged run" in rerun.stdout
 
 
 def test_multirun_writes_one_directory_per_job(tmp_path):

@@ -107,15 +107,18 @@ def test_summary_requires_keys_and_status(tmp_path):
     assert R.read_summary(tmp_path)["final_eval_loss"] is None
 
 
-def test_completed_matches_status_and_hash(tmp_path):
-    assert R.completed(tmp_path, "abc") is None  # nothing there
+def test_finished_matches_status_and_hash(tmp_path):
+    assert R.finished(tmp_path, "abc") is None  # nothing there
     (tmp_path / R.SUMMARY_FILE).write_text('{"status": "comp')  # truncated
-    assert R.completed(tmp_path, "abc") is None
+    assert R.finished(tmp_path, "abc") is None
     R.write_summary(tmp_path, _summary())
-    assert R.completed(tmp_path, "abc")["status"] == "completed"
-    assert R.completed(tmp_path, "other") is None
+    assert R.finished(tmp_path, "abc")["status"] == "completed"
+    assert R.finished(tmp_path, "other") is None
     R.write_summary(tmp_path, _summary(status="diverged"))
-    assert R.completed(tmp_path, "abc") is None
+    assert R.finished(tmp_path, "abc")["status"] == "diverged"  # deterministic: not rerun
+    for status in ("failed", "interrupted"):
+        R.write_summary(tmp_path, _summary(status=status))
+        assert R.finished(tmp_path, "abc") is None
 
 
 def test_environment_record(tmp_path):
