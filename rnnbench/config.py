@@ -106,7 +106,7 @@ class TemporalOrderTaskConfig:
 
 
 @dataclass
-class SGDConfig:  # torch.optim.SGD defaults
+class SGDConfig:  # torch.optim.SGD defaults, but lr 1e-2 (Pascanu et al. 2013) instead of 1e-3
     name: str = "sgd"
     lr: float = 1e-2
     momentum: float = 0.0
