@@ -167,47 +167,24 @@ def check_output(cfg: DictConfig, multirun: bool) -> None:
 
 
 def _log_summary(s: dict[str, Any]) -> None:
-    ev = s.get("final_eval") or {}
-    extra = "  ".join(f"{k} {v:.4f}" for k, v in ev.items() if k != "loss" and v is not None)
-    fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
-    log.info(
-        "%s %s T=%s seed=%s: %s after %d/%d steps",
-        s["cell"],
-        s["task"],
-        s["seq_len"],
-        s["seed"],
-        s["status"],
-        s["steps"],
-        s["max_steps"],
-    )
-    log.info(
-        "final eval loss %s vs memoryless baseline %s%s%s",
-        fmt(s["final_eval_loss"]),
-        fmt(s["baseline_loss"]),
-        f"  ({extra})" if extra else "",
-        "  SOLVED" if s["solved"] else "  not solved",
-    )
-    if s.get("cause"):
-        log.info("diverged at step %s: %s", s["diverged_step"], s["cause"])
-    log.info(
-        "%.1f steps/s, wall time %.1f s",
-        s["steps_per_s"] or float("nan"),
-        s["wall_time_s"],
-    )
+    from rnnbench.runs import Summary
+
+    for line in Summary.from_dict(s).lines():
+        log.info("%s", line)
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name=CONFIG_NAME, version_base=VERSION_BASE)
 def app(cfg: DictConfig) -> dict[str, Any]:
     """One job: validate, skip if already finished, train, log the summary."""
-    from rnnbench import records, train  # deferred: numba, the kernels, pandas
+    from rnnbench import runs, train  # deferred: numba, the kernels, pandas
 
     validate(cfg)  # again: sweepers other than the basic one compose jobs preflight never saw
     run_dir = HydraConfig.get().runtime.output_dir
-    with records.job_lock(run_dir) as owned:  # identical sweeps started together share job dirs
+    with runs.job_lock(run_dir) as owned:  # identical sweeps started together share job dirs
         if not owned:
             log.warning("%s is being run by another process; skipping", run_dir)
             return {"status": "running elsewhere"}
-        done = records.finished(run_dir, config_hash(cfg))
+        done = runs.finished_summary(run_dir, config_hash(cfg))
         if done is not None:
             log.info("%s already holds a %s run of this config; skipping", run_dir, done["status"])
             return done

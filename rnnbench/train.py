@@ -1,6 +1,6 @@
 """The training loop: batch, forward, readout, loss, backward, clip, step; evaluate; log; record.
 
-One step, with S the scored steps (all T, or the last one) and shapes as commented in `_step`:
+One step (`train_step`), with S the scored steps (all T, or the last one):
 
     out, cache = net.forward(x)              x (T, B, I) -> out (T, B, H)
     y = out[scored] W^T + b                  (S, B, O)
@@ -10,33 +10,24 @@ One step, with S the scored steps (all T, or the last one) and shapes as comment
     ||g|| checked finite (and below train.diverge_grad_norm) BEFORE the update; then clip, step
     (and the clipped norm checked below train.diverge_grad_norm_after_clip)
 
-Randomness: the network draws its weights from ``default_rng(seed)``; the other streams
-are children of ``SeedSequence(seed)``: training batches (a fresh batch every step), the
-held-out evaluation set (sampled once, so every evaluation sees the same sequences), the
-readout's weights and the diagnostics' random vectors (which never touch the training).
-Same config, seed and thread counts give bit-identical metrics.
+Randomness: the network draws its weights from ``default_rng(seed)``; the other streams are
+children of ``SeedSequence(seed)``: training batches (a fresh batch every step), the held-out
+evaluation set (sampled once, so every evaluation sees the same sequences), the readout's
+weights and the diagnostics' random vectors (which never touch the training). Same config, seed
+and thread counts give bit-identical metrics.
 
-Gradient diagnostics (`rnnbench.diagnostics`, section ``diagnostics`` of the config): every
-``diagnostics.every`` steps the step's own backward gives ||dL/dh_t|| per layer and t, and the
-spectra, gate statistics and Jacobian gains are computed; written as grad_norms.parquet and
-diagnostics.parquet next to metrics.parquet.
+Gradient diagnostics (`rnnbench.diagnostics`): every ``diagnostics.every`` steps, from the
+step's own backward; written as grad_norms.parquet and diagnostics.parquet.
 
-A non-finite loss or gradient norm (or one above train.diverge_grad_norm*) is a divergent
-step; the offending update is never applied. ``train.on_diverge=stop`` (default) ends the run
-with status "diverged" (step and cause recorded); ``skip`` drops that step's update, counts it
-(``skipped_steps`` in the summary, ``skipped`` in the train metrics) and goes on. Any other
-exception ends it as "failed" (and is re-raised). In every case the metric tables and
-summary.json (last) are written.
+Divergence. A non-finite loss or gradient norm (or one above train.diverge_grad_norm*) is a
+divergent step, never applied. ``train.on_diverge=stop`` (default) ends the run "diverged"
+(step and cause recorded); ``skip`` drops the update, counts it and goes on. Any other
+exception ends the run "failed" (re-raised). In every case the tables and summary.json (last)
+are written.
 
-Checkpoints and resuming. Every ``train.checkpoint_every`` steps, and when SIGINT or SIGTERM
-arrives (checked between steps; a second signal aborts at once), ``checkpoint.npz`` is written
-atomically: parameters, optimiser state, the bit-generator states of the data and diagnostics
-streams, the metric and diagnostics rows so far, the counters of the loop. A signal then ends
-the run as "interrupted" (exit 128 + signal number from the CLI). `run` on a directory holding
-a checkpoint of the same config resumes from it, and the finished run's metrics, grad norms,
-diagnostics and summary (timings aside) are bit-identical to an uninterrupted run's; a SIGKILL
-loses at most the steps since the last checkpoint. The checkpoint is removed once the run has
-completed or diverged. Plain npz, loaded with ``allow_pickle=False``.
+Checkpoints (`rnnbench.checkpoint`): every ``train.checkpoint_every`` steps and when SIGINT or
+SIGTERM arrives (checked between steps); a signal then ends the run "interrupted". `run` on a
+directory holding a checkpoint of the same config resumes from it, bit-identically.
 """
 
 from __future__ import annotations
@@ -44,12 +35,9 @@ from __future__ import annotations
 import logging
 import math
 import signal
-import sys
-import threading
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,42 +45,35 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from rnnbench import diagnostics, records
+from rnnbench import checkpoint, diagnostics, io, runs
 from rnnbench.config import config_hash, model_options, optim_options, resolved, task_options
 from rnnbench.network import Network
 from rnnbench.optim import clip_gradients, make_optimizer
 from rnnbench.readout import init_readout, readout_backward, readout_forward
+from rnnbench.runs import MetricLog, Summary
+from rnnbench.session import Display, Interrupted, stop_signals, thread_limits
 from rnnbench.tasks import Batch, Task, make_task
 
 log = logging.getLogger(__name__)
-
-LOG_INTERVAL_S = 10.0  # without a progress bar, at most one progress line per this many seconds
-
-
-CHECKPOINT_VERSION = 1
 
 
 class Diverged(Exception):
     """Raised inside a step when the loss or the gradient norm is unusable; carries the cause."""
 
 
-class Interrupted(KeyboardInterrupt):
-    """The run stopped on a signal after writing its checkpoint and files; `signum` says which."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
 @dataclass
-class Model:
-    """Everything a step needs: the task, the network, the readout and the optimiser."""
+class Job:
+    """Everything a run trains and records: built once by `build`, restored from a checkpoint."""
 
+    cfg: DictConfig
     task: Task
     net: Network
     params: dict[str, np.ndarray]  # net.params plus "readout.weight", "readout.bias" (shared)
     optimizer: Any
     dtype: type
+    rng: np.random.Generator  # the training batches
+    eval_batch: Batch  # the held-out set, sampled once
+    metrics: MetricLog = field(default_factory=MetricLog)
     diag: diagnostics.Recorder | None = None  # None when diagnostics.every = 0
 
 
@@ -123,55 +104,10 @@ class LoopState:
     skipped_in_window: int = 0
 
 
-@contextmanager
-def thread_limits(threads: int) -> Iterator[None]:
-    """Numba's and BLAS's thread counts set to `threads` for the duration.
-
-    threadpoolctl limits only libraries already loaded, and the kernels' np.dot calls SciPy's
-    own OpenBLAS (loaded with scipy.linalg.cython_blas), not NumPy's; so load it first. Left
-    unlimited it spins extra threads and slows small GEMMs several-fold on a busy machine.
-    """
-    import numba
-    import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS the kernels use)
-    from threadpoolctl import threadpool_limits
-
-    before = numba.get_num_threads()
-    numba.set_num_threads(threads)
-    try:
-        with threadpool_limits(limits=threads):
-            yield
-    finally:
-        numba.set_num_threads(before)
+# --------------------------------------------------------------------------------- the job
 
 
-@contextmanager
-def stop_signals() -> Iterator[dict[str, int | None]]:
-    """While inside, SIGINT and SIGTERM only set ``flag["signum"]`` (the loop stops between
-    steps); a second signal raises `Interrupted` at once. Outside the main thread (where
-    handlers cannot be installed) signals keep their default behaviour."""
-    flag: dict[str, int | None] = {"signum": None}
-
-    def handler(signum: int, frame: Any) -> None:
-        if flag["signum"] is not None:
-            raise Interrupted(signum)
-        flag["signum"] = signum
-        log.warning(
-            "%s: stopping after this step with a checkpoint (send it again to abort now)",
-            signal.Signals(signum).name,
-        )
-
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for s in (signal.SIGINT, signal.SIGTERM):
-            previous[s] = signal.signal(s, handler)
-    try:
-        yield flag
-    finally:
-        for s, old in previous.items():
-            signal.signal(s, old)
-
-
-def build(cfg: DictConfig) -> tuple[Model, np.random.Generator, Batch]:
+def build(cfg: DictConfig) -> Job:
     """Task, network, readout, optimiser, the training stream and the held-out set."""
     dtype = np.dtype(cfg.model.dtype).type
     task = make_task(cfg.task.name, **task_options(cfg))
@@ -189,12 +125,19 @@ def build(cfg: DictConfig) -> tuple[Model, np.random.Generator, Batch]:
         cfg.model.hidden_size, task.output_size, np.random.default_rng(readout_seq), dtype
     )
     params = {**net.params, **readout}
-    optimizer = make_optimizer(cfg.optim.name, params, **optim_options(cfg))
-    eval_batch = task.sample(np.random.default_rng(eval_seq), cfg.train.eval_size, dtype)
-    model = Model(task=task, net=net, params=params, optimizer=optimizer, dtype=dtype)
+    job = Job(
+        cfg=cfg,
+        task=task,
+        net=net,
+        params=params,
+        optimizer=make_optimizer(cfg.optim.name, params, **optim_options(cfg)),
+        dtype=dtype,
+        rng=np.random.default_rng(data_seq),
+        eval_batch=task.sample(np.random.default_rng(eval_seq), cfg.train.eval_size, dtype),
+    )
     d = cfg.diagnostics
     if d.every > 0:
-        model.diag = diagnostics.Recorder(
+        job.diag = diagnostics.Recorder(
             net,
             every=d.every,
             rng=np.random.default_rng(diag_seq),
@@ -205,7 +148,7 @@ def build(cfg: DictConfig) -> tuple[Model, np.random.Generator, Batch]:
             gates=d.gates,
             last_step=cfg.train.steps,
         )
-    return model, np.random.default_rng(data_seq), eval_batch
+    return job
 
 
 def _scored(task: Task, out: np.ndarray) -> np.ndarray:
@@ -213,36 +156,31 @@ def _scored(task: Task, out: np.ndarray) -> np.ndarray:
     return out if task.loss_steps == "all" else out[-1:]
 
 
-def _step(
-    m: Model,
-    batch: Batch,
-    clip: DictConfig,
-    max_norm: float | None,
-    step: int = 0,
-    max_applied: float | None = None,
-) -> tuple[float, ...]:
+def train_step(job: Job, batch: Batch, step: int) -> tuple[float, float, float]:
     """One update; returns (loss, grad norm before clipping, after). Raises Diverged."""
-    w, b = m.params["readout.weight"], m.params["readout.bias"]
-    out, cache = m.net.forward(batch.x)  # (T, B, H)
-    h = _scored(m.task, out)  # (S, B, H)
+    t, clip = job.cfg.train, job.cfg.clip
+    w, b = job.params["readout.weight"], job.params["readout.bias"]
+    out, cache = job.net.forward(batch.x)  # (T, B, H)
+    h = _scored(job.task, out)  # (S, B, H)
     y = readout_forward(h, w, b)  # (S, B, O)
-    loss, dy = m.task.loss(y, batch)  # dy (S, B, O)
+    loss, dy = job.task.loss(y, batch)  # dy (S, B, O)
     if not math.isfinite(loss):
         raise Diverged(f"loss is {loss}")
     dw, db, dh = readout_backward(h, w, dy)  # (O, H), (O,), (S, B, H)
     d_out = np.zeros(out.shape, dtype=out.dtype)  # (T, B, H)
     d_out[out.shape[0] - h.shape[0] :] = dh
-    net_grads = m.net.backward(cache, d_out)
-    grads = {k: net_grads[k] for k in m.net.params}
+    net_grads = job.net.backward(cache, d_out)
+    grads = {k: net_grads[k] for k in job.net.params}
     grads["readout.weight"], grads["readout.bias"] = dw, db
-    if m.diag is not None:  # before clipping: the raw gradient's per-timestep and tensor norms
-        m.diag.after_backward(step, cache, grads)
+    if job.diag is not None:  # before clipping: the raw gradient's per-timestep and tensor norms
+        job.diag.after_backward(step, cache, grads)
     # The norm is checked before any update: a NaN norm must never reach the parameters.
     norm_before, norm_after = clip_gradients(grads, method=clip.method, max_value=clip.max_value)
-    if m.diag is not None:
-        m.diag.after_clip(step, norm_before, norm_after)
+    if job.diag is not None:
+        job.diag.after_clip(step, norm_before, norm_after)
     if not math.isfinite(norm_before):
         raise Diverged(f"gradient norm is {norm_before}")
+    max_norm, max_applied = t.diverge_grad_norm, t.diverge_grad_norm_after_clip
     if max_norm is not None and norm_before > max_norm:
         raise Diverged(f"gradient norm {norm_before:.4g} > train.diverge_grad_norm={max_norm:g}")
     if max_applied is not None and norm_after > max_applied:  # the update about to be applied
@@ -250,229 +188,154 @@ def _step(
             f"gradient norm after clipping {norm_after:.4g} > "
             f"train.diverge_grad_norm_after_clip={max_applied:g}"
         )
-    m.optimizer.step(grads)
+    job.optimizer.step(grads)
     return loss, float(norm_before), float(norm_after)
 
 
-def evaluate(m: Model, batch: Batch, chunk: int) -> dict[str, float]:
+def evaluate(job: Job, batch: Batch, chunk: int) -> dict[str, float]:
     """Task metrics on the held-out batch, forward in chunks of `chunk` sequences."""
-    w, b = m.params["readout.weight"], m.params["readout.bias"]
+    w, b = job.params["readout.weight"], job.params["readout.bias"]
     ys = []
     for i in range(0, batch.batch_size, chunk):
-        out, _ = m.net.forward(np.ascontiguousarray(batch.x[:, i : i + chunk]))  # (T, b, H)
-        ys.append(readout_forward(_scored(m.task, out), w, b))  # (S, b, O)
+        out, _ = job.net.forward(np.ascontiguousarray(batch.x[:, i : i + chunk]))  # (T, b, H)
+        ys.append(readout_forward(_scored(job.task, out), w, b))  # (S, b, O)
     y = np.concatenate(ys, axis=1)  # (S, B, O)
-    return {k: float(v) for k, v in m.task.metrics(y, batch).items()}
+    return {k: float(v) for k, v in job.task.metrics(y, batch).items()}
 
 
-def _bar(cfg: DictConfig):
-    from tqdm.auto import tqdm
+# --------------------------------------------------------------------------------- the loop
 
-    enabled = bool(cfg.train.progress) and sys.stderr.isatty()
-    return tqdm(
-        total=cfg.train.steps, unit="step", disable=not enabled, dynamic_ncols=True, leave=True
-    )
+
+def _log_window(job: Job, state: LoopState, step: int) -> None:
+    """One train row: mean loss and gradient norms of the steps since the last row."""
+    row = {}
+    if state.window:
+        arr = np.array(state.window)  # (n, 3): loss, norm before clipping, after
+        row = {
+            "loss": arr[:, 0].mean(),
+            "grad_norm": arr[:, 1].mean(),
+            "grad_norm_max": arr[:, 1].max(),
+            "grad_norm_clipped": arr[:, 2].mean(),
+        }
+    if job.cfg.train.on_diverge == "skip":
+        row["skipped"] = state.skipped_in_window
+    job.metrics.add(step, "train", row)
+    state.window.clear()
+    state.skipped_in_window = 0
+
+
+def _evaluate_and_log(job: Job, progress: Progress, step: int) -> dict[str, float]:
+    """Evaluate on the held-out set, record the eval row; the result is the final eval so far."""
+    progress.final_eval = evaluate(job, job.eval_batch, job.cfg.train.batch_size)
+    job.metrics.add(step, "eval", progress.final_eval)
+    return progress.final_eval
+
+
+def _on_diverged(job: Job, progress: Progress, state: LoopState, step: int, exc: Diverged) -> bool:
+    """Apply train.on_diverge to a divergent step; True if the run goes on (policy skip)."""
+    if job.diag is not None:
+        job.diag.on_diverged(step)  # that step's ||dL/dh_t|| and norms in the tables
+    if job.cfg.train.on_diverge != "skip":
+        progress.status, progress.diverged_step, progress.cause = "diverged", step, str(exc)
+        log.warning("diverged at step %d: %s", step, exc)
+        return False
+    progress.skipped_steps += 1
+    state.skipped_in_window += 1
+    log.warning("step %d skipped (train.on_diverge=skip): %s", step, exc)
+    return True
 
 
 def loop(
-    cfg: DictConfig,
-    m: Model,
-    rng: np.random.Generator,
-    eval_batch: Batch,
-    metrics: records.MetricLog,
-    p: Progress,
-    state: LoopState | None = None,
-    stop: dict[str, int | None] | None = None,
-    checkpoint: Any = None,
+    job: Job,
+    progress: Progress,
+    state: LoopState,
+    stop: dict[str, int | None],
+    save: Callable[[LoopState], Any] | None = None,
 ) -> None:
-    """Train up to cfg.train.steps steps from `state` (fresh: step 0), filling `metrics` and `p`.
-
-    Stops early on divergence (policy stop) or when ``stop["signum"]`` is set (by a signal);
-    calls ``checkpoint(state)`` every train.checkpoint_every steps and before stopping on a
-    signal.
-    """
-    t = cfg.train
-    max_norm = t.diverge_grad_norm
-    skip = t.on_diverge == "skip"
-    state = state or LoopState()
-    stop = stop if stop is not None else {"signum": None}
-    window = state.window  # (loss, norm before, norm after) since the last log
+    """Train up to train.steps steps from `state` (fresh: step 0), filling `job.metrics` and
+    `progress`. Stops early on divergence (policy stop) or when ``stop["signum"]`` is set (by a
+    signal); calls ``save(state)`` every train.checkpoint_every steps and before stopping on a
+    signal."""
+    t = job.cfg.train
     if state.step == 0:
-        p.final_eval = evaluate(m, eval_batch, t.batch_size)
-        metrics.add(0, "eval", p.final_eval)
+        _evaluate_and_log(job, progress, 0)  # the untrained network
     first = state.step + 1  # this session's first step: JIT compile/cache load, not timed
-    last_line = time.perf_counter()
-    bar = _bar(cfg)
-    bar.update(state.step)
-    running = None  # exponential moving average of the training loss, for the display
-    postfix: dict[str, str] = {}  # what the bar shows after the counts
+    display = Display(job.cfg, state.step)
     try:
         for step in range(state.step + 1, t.steps + 1):
+            # termination on a signal: checked between steps
             if stop["signum"] is not None:
                 break
-            batch = m.task.sample(rng, t.batch_size, m.dtype)
+            # a fresh training batch
+            batch = job.task.sample(job.rng, t.batch_size, job.dtype)
+            # forward, backward, clip, update; a divergent step is never applied
             t0 = time.perf_counter()
             try:
-                window.append(
-                    _step(m, batch, cfg.clip, max_norm, step, t.diverge_grad_norm_after_clip)
-                )
+                state.window.append(train_step(job, batch, step))
             except Diverged as exc:
-                if m.diag is not None:
-                    m.diag.on_diverged(step)  # that step's ||dL/dh_t|| and norms in the tables
-                if not skip:
-                    p.status, p.diverged_step, p.cause = "diverged", step, str(exc)
-                    log.warning("diverged at step %d: %s", step, exc)
+                if not _on_diverged(job, progress, state, step, exc):
                     break
-                p.skipped_steps += 1
-                state.skipped_in_window += 1
-                log.warning("step %d skipped (train.on_diverge=skip): %s", step, exc)
+            # timing: throughput over the steps after the first
             if step > first:
-                p.step_time_s += time.perf_counter() - t0
-                p.timed_steps += 1
-            p.steps = state.step = step
-            if window:
-                loss = window[-1][0]
-                running = loss if running is None else 0.95 * running + 0.05 * loss
+                progress.step_time_s += time.perf_counter() - t0
+                progress.timed_steps += 1
+            progress.steps = state.step = step
+            if state.window:
+                display.train_loss(state.window[-1][0])
+            # logging: one train row per train.log_every steps
             if step % t.log_every == 0 or step == t.steps:
-                row = {}
-                if window:
-                    arr = np.array(window)  # (n, 3)
-                    row = {
-                        "loss": arr[:, 0].mean(),
-                        "grad_norm": arr[:, 1].mean(),
-                        "grad_norm_max": arr[:, 1].max(),
-                        "grad_norm_clipped": arr[:, 2].mean(),
-                    }
-                if skip:
-                    row["skipped"] = state.skipped_in_window
-                metrics.add(step, "train", row)
-                window.clear()
-                state.skipped_in_window = 0
+                _log_window(job, state, step)
+            # evaluation on the held-out set
+            evaluated = None
             if step % t.eval_every == 0 or step == t.steps:
-                p.final_eval = evaluate(m, eval_batch, t.batch_size)
-                metrics.add(step, "eval", p.final_eval)
-                if running is not None:
-                    postfix["loss"] = f"{running:.4f}"
-                postfix["eval"] = f"{p.final_eval['loss']:.4f}"
-                bar.set_postfix(postfix)
-                now = time.perf_counter()
-                if bar.disable and (now - last_line > LOG_INTERVAL_S or step == t.steps):
-                    last_line = now
-                    log.info(
-                        "step %d/%d  train loss %s  eval %s",
-                        step,
-                        t.steps,
-                        "n/a" if running is None else f"{running:.4f}",
-                        "  ".join(f"{k} {v:.4f}" for k, v in p.final_eval.items()),
-                    )
-            elif step % 10 == 0 and running is not None:
-                postfix["loss"] = f"{running:.4f}"
-                bar.set_postfix(postfix, refresh=False)
-            bar.update(1)
-            every = t.checkpoint_every
-            if checkpoint is not None and every and step % every == 0 and step < t.steps:
-                checkpoint(state)
+                evaluated = _evaluate_and_log(job, progress, step)
+            display.step_done(step, evaluated)
+            # periodic checkpoint
+            if save is not None and t.checkpoint_every and step % t.checkpoint_every == 0:
+                if step < t.steps:
+                    save(state)
     finally:
-        bar.close()
-    if stop["signum"] is not None and p.status == "completed" and state.step < t.steps:
-        p.status, p.signum = "interrupted", stop["signum"]
-        p.error = signal.Signals(p.signum).name
-        if checkpoint is not None:
-            checkpoint(state)
+        display.close()
+    _finish(job, progress, state, stop, save)
+
+
+def _finish(
+    job: Job,
+    progress: Progress,
+    state: LoopState,
+    stop: dict[str, int | None],
+    save: Callable[[LoopState], Any] | None,
+) -> None:
+    """End of the loop: an interrupted run is checkpointed; a diverged one is evaluated on its
+    last finite parameters (unless that evaluation was just made)."""
+    t = job.cfg.train
+    if stop["signum"] is not None and progress.status == "completed" and state.step < t.steps:
+        progress.status, progress.signum = "interrupted", stop["signum"]
+        progress.error = signal.Signals(progress.signum).name
+        if save is not None:
+            save(state)
         log.warning("interrupted after step %d: checkpoint written", state.step)
         return
-    if p.status == "diverged" and p.steps > 0 and p.steps % t.eval_every != 0:
-        p.final_eval = evaluate(m, eval_batch, t.batch_size)  # the last finite parameters
-        metrics.add(p.steps, "eval", p.final_eval)
+    if progress.status == "diverged" and progress.steps > 0 and progress.steps % t.eval_every:
+        _evaluate_and_log(job, progress, progress.steps)
 
 
-# --------------------------------------------------------------------------------- checkpoints
+# --------------------------------------------------------------------------------- the run
 
 
-def checkpoint_arrays(
-    m: Model,
-    rng: np.random.Generator,
-    metrics: records.MetricLog,
-    p: Progress,
-    state: LoopState,
-    chash: str,
-    wall_s: float,
-) -> dict[str, np.ndarray]:
-    """Everything a bit-identical resume needs, as npz-safe arrays (no objects, no pickles)."""
-    a: dict[str, np.ndarray] = {
-        "version": np.asarray(CHECKPOINT_VERSION),
-        "config_hash": np.asarray(chash),
-        "step": np.asarray(state.step, dtype=np.int64),
-        "window": np.asarray(state.window, dtype=np.float64).reshape(-1, 3),  # (n, 3)
-        "skipped_in_window": np.asarray(state.skipped_in_window, dtype=np.int64),
-        "progress:steps": np.asarray(p.steps, dtype=np.int64),
-        "progress:skipped_steps": np.asarray(p.skipped_steps, dtype=np.int64),
-        "progress:timed_steps": np.asarray(p.timed_steps, dtype=np.int64),
-        "progress:step_time_s": np.asarray(p.step_time_s, dtype=np.float64),
-        "progress:wall_s": np.asarray(wall_s, dtype=np.float64),
-        "progress:final_eval_keys": np.asarray(list(p.final_eval), dtype=np.str_),
-        "progress:final_eval_values": np.asarray(list(p.final_eval.values()), dtype=np.float64),
-    }
-    a.update({f"param:{k}": v for k, v in m.params.items()})
-    a.update({f"optim:{k}": v for k, v in m.optimizer.state_arrays().items()})
-    a.update(records.rng_state_arrays(rng, "rng:data"))
-    a.update(metrics.arrays("metrics"))
-    if m.diag is not None:
-        a.update(m.diag.state_arrays())
-        a.update(records.rng_state_arrays(m.diag.rng, "rng:diag"))
-    return a
-
-
-def restore(
-    a: dict[str, np.ndarray],
-    m: Model,
-    rng: np.random.Generator,
-    metrics: records.MetricLog,
-    p: Progress,
-) -> LoopState:
-    """Load `checkpoint_arrays` output into freshly built objects (the inverse)."""
-    for k, v in m.params.items():  # in place: the network, the readout and the optimiser share
-        saved = a[f"param:{k}"]
-        if saved.shape != v.shape or saved.dtype != v.dtype:
-            raise ValueError(f"checkpoint parameter {k} is {saved.dtype} {saved.shape}")
-        v[...] = saved
-    m.optimizer.load_state_arrays({k[6:]: v for k, v in a.items() if k.startswith("optim:")})
-    records.load_rng_state(rng, a, "rng:data")
-    metrics.load_arrays(a, "metrics")
-    if m.diag is not None:
-        m.diag.load_state_arrays(a)
-        records.load_rng_state(m.diag.rng, a, "rng:diag")
-    p.steps = int(a["progress:steps"])
-    p.skipped_steps = int(a["progress:skipped_steps"])
-    p.timed_steps = int(a["progress:timed_steps"])
-    p.step_time_s = float(a["progress:step_time_s"])
-    p.wall_before_s = float(a["progress:wall_s"])
-    keys, values = a["progress:final_eval_keys"].tolist(), a["progress:final_eval_values"].tolist()
-    p.final_eval = dict(zip(keys, values, strict=True))
-    p.resumed_from = int(a["step"])
-    return LoopState(
-        step=int(a["step"]),
-        window=[tuple(r) for r in a["window"].tolist()],
-        skipped_in_window=int(a["skipped_in_window"]),
-    )
-
-
-def read_checkpoint(run_dir: Path, chash: str) -> dict[str, np.ndarray] | None:
-    """The run directory's checkpoint if it belongs to this config, else None (with a warning
-    when one is there but unusable)."""
-    path = run_dir / records.CHECKPOINT_FILE
-    if not path.is_file():
-        return None
-    try:
-        a = records.read_npz(path)
-        version, saved_hash = int(a["version"]), str(a["config_hash"])
-    except Exception as exc:  # a damaged file is not a reason to fail: start afresh
-        log.warning("ignoring unreadable checkpoint %s: %s: %s", path, type(exc).__name__, exc)
-        return None
-    if version != CHECKPOINT_VERSION or saved_hash != chash:
-        log.warning("%s belongs to another config or version; starting afresh", path)
-        return None
-    return a
+def _prepare(cfg: DictConfig, run_dir: Path, chash: str) -> dict[str, np.ndarray] | None:
+    """Make the run directory current: leftovers removed, config.yaml written; returns the
+    checkpoint to resume from (None: start afresh, stale result files removed)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    io.remove_temporaries(run_dir)
+    ckpt = checkpoint.read(run_dir, chash)
+    stale = [runs.SUMMARY_FILE]
+    if ckpt is None:
+        stale += [*runs.RESULT_FILES, runs.CHECKPOINT_FILE]
+    for name in stale:  # the status goes first: the directory now reads "unfinished"
+        (run_dir / name).unlink(missing_ok=True)
+    io.write_text(run_dir / runs.CONFIG_FILE, OmegaConf.to_yaml(resolved(cfg)))
+    return ckpt
 
 
 def run(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
@@ -487,84 +350,50 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     start = time.perf_counter()
     run_dir = Path(run_dir)
     chash = config_hash(cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    records.remove_temporaries(run_dir)
-    ckpt = read_checkpoint(run_dir, chash)
-    stale = [records.SUMMARY_FILE]
-    if ckpt is None:
-        stale += [*records.RESULT_FILES, records.CHECKPOINT_FILE]
-    for name in stale:  # the status goes first: the directory now reads "unfinished"
-        (run_dir / name).unlink(missing_ok=True)
-    records.write_text(run_dir / records.CONFIG_FILE, OmegaConf.to_yaml(resolved(cfg)))
-    metrics = records.MetricLog()
-    p = Progress()
-    m = None
+    ckpt = _prepare(cfg, run_dir, chash)
+    progress = Progress()
+    job = None
     try:
         with thread_limits(cfg.threads), stop_signals() as stop:
             resumed = int(ckpt["step"]) if ckpt else None
-            records.write_environment(run_dir, {"config_hash": chash, "resumed_from": resumed})
-            m, rng, eval_batch = build(cfg)
-            state = restore(ckpt, m, rng, metrics, p) if ckpt else LoopState()
+            runs.write_environment(run_dir, {"config_hash": chash, "resumed_from": resumed})
+            job = build(cfg)
+            state = LoopState()
             if ckpt:
+                checkpoint.restore(ckpt, job, progress, state)
                 log.info("resuming from the checkpoint at step %d", state.step)
 
-            def checkpoint(s: LoopState) -> None:
-                wall = p.wall_before_s + time.perf_counter() - start
-                arrays = checkpoint_arrays(m, rng, metrics, p, s, chash, wall)
-                records.write_npz(run_dir / records.CHECKPOINT_FILE, arrays)
+            def save(s: LoopState) -> None:
+                wall = progress.wall_before_s + time.perf_counter() - start
+                checkpoint.save(run_dir, job, progress, s, chash, wall)
 
-            loop(cfg, m, rng, eval_batch, metrics, p, state, stop, checkpoint)
+            loop(job, progress, state, stop, save)
     except KeyboardInterrupt:
-        p.status, p.error = "interrupted", "KeyboardInterrupt"
+        progress.status, progress.error = "interrupted", "KeyboardInterrupt"
         raise
     except Exception as exc:
-        p.status, p.error = "failed", f"{type(exc).__name__}: {exc}"
+        progress.status, progress.error = "failed", f"{type(exc).__name__}: {exc}"
         log.error("run failed:\n%s", traceback.format_exc())
         raise
     finally:
-        metrics.write(run_dir)
-        if m is not None and m.diag is not None:
-            grad_norms, diag = m.diag.frames()
-            records.write_parquet(run_dir / diagnostics.GRAD_NORMS_FILE, grad_norms)
-            records.write_parquet(run_dir / diagnostics.DIAGNOSTICS_FILE, diag)
-        wall = p.wall_before_s + time.perf_counter() - start
-        summary = _summary(cfg, m, p, chash, wall)
-        records.write_summary(run_dir, summary)
-        if p.status in ("completed", "diverged"):  # finished: nothing left to resume
-            (run_dir / records.CHECKPOINT_FILE).unlink(missing_ok=True)
-    if p.signum is not None:
-        raise Interrupted(p.signum)
+        summary = _write_results(cfg, run_dir, job, progress, chash, start)
+    if progress.signum is not None:
+        raise Interrupted(progress.signum)
+    return summary.as_dict()
+
+
+def _write_results(
+    cfg: DictConfig, run_dir: Path, job: Job | None, progress: Progress, chash: str, start: float
+) -> Summary:
+    """The tables, then summary.json; a finished run's checkpoint is removed."""
+    (job.metrics if job is not None else MetricLog()).write(run_dir)
+    if job is not None and job.diag is not None:
+        grad_norms, diag = job.diag.frames()
+        io.write_parquet(run_dir / diagnostics.GRAD_NORMS_FILE, grad_norms)
+        io.write_parquet(run_dir / diagnostics.DIAGNOSTICS_FILE, diag)
+    wall = progress.wall_before_s + time.perf_counter() - start
+    summary = Summary.of_run(cfg, job.task if job else None, progress, chash, wall)
+    runs.write_summary(run_dir, summary)
+    if progress.status in runs.FINISHED:  # nothing left to resume
+        (run_dir / runs.CHECKPOINT_FILE).unlink(missing_ok=True)
     return summary
-
-
-def _summary(cfg: DictConfig, m: Model | None, p: Progress, chash: str, wall: float) -> dict:
-    baseline = m.task.baseline_loss if m is not None else None
-    final_loss = p.final_eval.get("loss")
-    solved = bool(p.status == "completed" and m is not None and m.task.solved(p.final_eval))
-    return {
-        "status": p.status,
-        "cell": cfg.model.cell,
-        "task": cfg.task.name,
-        "seq_len": cfg.task.seq_len,
-        "seed": cfg.seed,
-        "steps": p.steps,
-        "max_steps": cfg.train.steps,
-        "final_eval_loss": final_loss,
-        "final_eval": p.final_eval,
-        "baseline_loss": baseline,
-        "loss_vs_baseline": final_loss / baseline if final_loss is not None and baseline else None,
-        "solved": solved,
-        "wall_time_s": wall,
-        # training throughput: evaluation and the first step (JIT compile/load) excluded
-        "steps_per_s": p.timed_steps / p.step_time_s if p.step_time_s > 0 else None,
-        "diverged_step": p.diverged_step,
-        "cause": p.cause,
-        "error": p.error,
-        "skipped_steps": p.skipped_steps,
-        "hidden_size": cfg.model.hidden_size,
-        "num_layers": cfg.model.num_layers,
-        "optim": cfg.optim.name,
-        "lr": cfg.optim.lr,
-        "threads": cfg.threads,
-        "config_hash": chash,
-    }

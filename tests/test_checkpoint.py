@@ -1,6 +1,6 @@
 """Checkpoints and resuming: a run interrupted and resumed ends bit-identical to an unbroken one.
 
-Interruptions are injected at chosen steps by wrapping `train._step`: a signal sent to this
+Interruptions are injected at chosen steps by wrapping `train.train_step`: a signal sent to this
 process (SIGINT, SIGTERM: the real handlers run), an exception (a crash after a periodic
 checkpoint) or, in a subprocess, SIGKILL (no handler, no cleanup). The resumed run's
 metrics.parquet, grad_norms.parquet, diagnostics.parquet and summary.json (timings aside) are
@@ -22,10 +22,10 @@ import pandas as pd
 import pytest
 from conftest import REPO, TINY, compose_config, run_cli
 
-from rnnbench import records as R
-from rnnbench import train
+from rnnbench import checkpoint, runs, train
+from rnnbench import io as rio
 
-TABLES = (R.METRICS_FILE, "grad_norms.parquet", "diagnostics.parquet")
+TABLES = (runs.METRICS_FILE, "grad_norms.parquet", "diagnostics.parquet")
 TIMINGS = ("wall_time_s", "steps_per_s")
 # gru + SGD with momentum (optimiser state) + every diagnostic (their own RNG stream); the
 # checkpoint interval (4) and the log interval (3) differ, so checkpoints fall mid-window.
@@ -44,22 +44,22 @@ CKPT = [
 
 def hook_step(monkeypatch, at: int, action) -> None:
     """Run `action()` right after step `at` has been applied."""
-    original = train._step
+    original = train.train_step
 
-    def step(m, batch, clip, max_norm, step=0, *args):
-        out = original(m, batch, clip, max_norm, step, *args)
+    def step(job, batch, step):
+        out = original(job, batch, step)
         if step == at:
             action()
         return out
 
-    monkeypatch.setattr(train, "_step", step)
+    monkeypatch.setattr(train, "train_step", step)
 
 
 def assert_same_results(ref: Path, got: Path) -> None:
     for name in TABLES:
         a, b = pd.read_parquet(ref / name), pd.read_parquet(got / name)
         pd.testing.assert_frame_equal(a, b, check_exact=True, obj=name)
-    sa, sb = R.read_summary(ref), R.read_summary(got)
+    sa, sb = runs.read_summary(ref), runs.read_summary(got)
     for s in (sa, sb):
         for k in TIMINGS:
             s.pop(k)
@@ -71,7 +71,7 @@ def reference(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("reference")
     summary = train.run(compose_config(CKPT), out)
     assert summary["status"] == "completed"
-    assert not (out / R.CHECKPOINT_FILE).exists()  # removed once completed
+    assert not (out / runs.CHECKPOINT_FILE).exists()  # removed once completed
     return out
 
 
@@ -84,19 +84,19 @@ def test_signal_checkpoint_then_resume_is_bit_identical(tmp_path, monkeypatch, r
         with pytest.raises(train.Interrupted) as info:
             train.run(cfg, tmp_path)
     assert info.value.signum == sig
-    summary = R.read_summary(tmp_path)
+    summary = runs.read_summary(tmp_path)
     assert summary["status"] == "interrupted" and summary["steps"] == at
     assert summary["error"] == signal.Signals(sig).name
-    ckpt = R.read_npz(tmp_path / R.CHECKPOINT_FILE)  # allow_pickle=False
+    ckpt = rio.read_npz(tmp_path / runs.CHECKPOINT_FILE)  # allow_pickle=False
     assert int(ckpt["step"]) == at
     assert all(a.dtype != object for a in ckpt.values())
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
 
     resumed = train.run(cfg, tmp_path)
     assert resumed["status"] == "completed"
-    assert R.read_json(tmp_path / R.ENVIRONMENT_FILE)["resumed_from"] == at
+    assert rio.read_json(tmp_path / runs.ENVIRONMENT_FILE)["resumed_from"] == at
     assert_same_results(reference, tmp_path)
-    assert not (tmp_path / R.CHECKPOINT_FILE).exists()
+    assert not (tmp_path / runs.CHECKPOINT_FILE).exists()
 
 
 def test_interrupted_twice(tmp_path, monkeypatch, reference):
@@ -106,7 +106,7 @@ def test_interrupted_twice(tmp_path, monkeypatch, reference):
             hook_step(mp, at, lambda: os.kill(os.getpid(), signal.SIGTERM))
             with pytest.raises(train.Interrupted):
                 train.run(cfg, tmp_path)
-        assert R.read_summary(tmp_path)["steps"] == at
+        assert runs.read_summary(tmp_path)["steps"] == at
     train.run(cfg, tmp_path)
     assert_same_results(reference, tmp_path)
 
@@ -122,8 +122,8 @@ def test_crash_resumes_from_the_periodic_checkpoint(tmp_path, monkeypatch, refer
         hook_step(mp, 10, crash)
         with pytest.raises(MemoryError):
             train.run(cfg, tmp_path)
-    assert R.read_summary(tmp_path)["status"] == "failed"
-    assert int(R.read_npz(tmp_path / R.CHECKPOINT_FILE)["step"]) == 8
+    assert runs.read_summary(tmp_path)["status"] == "failed"
+    assert int(rio.read_npz(tmp_path / runs.CHECKPOINT_FILE)["step"]) == 8
     train.run(cfg, tmp_path)
     assert_same_results(reference, tmp_path)
 
@@ -142,7 +142,7 @@ def test_checkpoint_of_another_config_or_damaged_is_ignored(tmp_path, monkeypatc
         hook_step(mp, 5, lambda: os.kill(os.getpid(), signal.SIGINT))
         with pytest.raises(train.Interrupted):
             train.run(compose_config(CKPT), damaged)
-    path = damaged / R.CHECKPOINT_FILE
+    path = damaged / runs.CHECKPOINT_FILE
     path.write_bytes(path.read_bytes()[:300])  # truncated
     train.run(compose_config(CKPT), damaged)
     assert_same_results(reference, damaged)
@@ -151,7 +151,7 @@ def test_checkpoint_of_another_config_or_damaged_is_ignored(tmp_path, monkeypatc
 def test_checkpoint_every_zero_writes_only_on_signals(tmp_path, monkeypatch):
     cfg = compose_config([*CKPT, "train.checkpoint_every=0"])
     seen = []
-    hook_step(monkeypatch, 9, lambda: seen.append((tmp_path / R.CHECKPOINT_FILE).exists()))
+    hook_step(monkeypatch, 9, lambda: seen.append((tmp_path / runs.CHECKPOINT_FILE).exists()))
     train.run(cfg, tmp_path)
     assert seen == [False]
 
@@ -161,13 +161,13 @@ def test_checkpoint_every_zero_writes_only_on_signals(tmp_path, monkeypatch):
 HOOKED = """
 import os, signal, sys
 from rnnbench import cli, train
-original = train._step
-def step(m, batch, clip, max_norm, step=0, *args):
-    out = original(m, batch, clip, max_norm, step, *args)
+original = train.train_step
+def step(job, batch, step):
+    out = original(job, batch, step)
     if step == {at}:
         os.kill(os.getpid(), signal.{sig})
     return out
-train._step = step
+train.train_step = step
 cli.main(sys.argv[1:])
 """
 
@@ -192,12 +192,12 @@ def test_cli_killed_then_same_command_resumes(tmp_path, reference, sig, code):
     res = run_hooked(tmp_path, args, at=10, sig=sig)
     assert res.returncode == code, res.stderr
     if sig == "SIGKILL":  # no handler ran: no summary, the periodic checkpoint of step 8
-        assert R.read_summary(out) is None
-        assert int(R.read_npz(out / R.CHECKPOINT_FILE)["step"]) == 8
+        assert runs.read_summary(out) is None
+        assert int(rio.read_npz(out / runs.CHECKPOINT_FILE)["step"]) == 8
     else:
         assert res.stderr.strip().endswith("to resume from the checkpoint")
-        assert R.read_summary(out)["status"] == "interrupted"
-        assert int(R.read_npz(out / R.CHECKPOINT_FILE)["step"]) == 10
+        assert runs.read_summary(out)["status"] == "interrupted"
+        assert int(rio.read_npz(out / runs.CHECKPOINT_FILE)["step"]) == 10
     res = run_cli(args, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "resuming from the checkpoint at step" in res.stdout + res.stderr
@@ -222,11 +222,11 @@ def test_real_sigint_at_an_arbitrary_moment(tmp_path):
         text=True,
     )
     deadline = time.monotonic() + 120
-    while not (out / R.CHECKPOINT_FILE).exists() and time.monotonic() < deadline:
+    while not (out / runs.CHECKPOINT_FILE).exists() and time.monotonic() < deadline:
         time.sleep(0.005)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    summary = R.read_summary(out)
+    summary = runs.read_summary(out)
     if summary["status"] == "completed":  # pragma: no cover - the machine outran the signal
         pytest.skip("run finished before the signal arrived")
     assert proc.returncode == 130, err
@@ -239,8 +239,17 @@ def test_real_sigint_at_an_arbitrary_moment(tmp_path):
 def test_rng_state_roundtrip():
     rng = np.random.default_rng(12345)
     rng.standard_normal(7)
-    arrays = R.rng_state_arrays(rng, "rng:x")
-    assert all(a.dtype.kind in "uU" for a in arrays.values())
+    saved = checkpoint.rng_state(rng)
+    assert saved.dtype.kind == "U"  # npz-safe: no object array, no pickle
     other = np.random.default_rng(0)
-    R.load_rng_state(other, arrays, "rng:x")
+    checkpoint.load_rng_state(other, saved)
     assert np.array_equal(rng.standard_normal(5), other.standard_normal(5))
+
+
+def test_interrupted_survives_pickling():
+    """joblib's workers send a job's exception to the parent pickled."""
+    import pickle
+
+    back = pickle.loads(pickle.dumps(train.Interrupted(signal.SIGTERM)))
+    assert isinstance(back, train.Interrupted) and back.signum == signal.SIGTERM
+    assert str(back) == "SIGTERM"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, TINY, run_cli
 
-from rnnbench import records as R
+from rnnbench import runs
 
 
 @pytest.mark.parametrize(
@@ -43,25 +43,25 @@ def test_run_then_rerun_skips_completed(tmp_path):
     out = tmp_path / "run"
     res = run_cli([*TINY, f"hydra.run.dir={out}"], cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    assert R.missing_files(out) == []
+    assert runs.missing_files(out) == []
     assert (out / ".hydra" / "config.yaml").is_file()
     log = res.stdout + res.stderr
     assert "final eval loss" in log and "memoryless baseline" in log and "steps/s" in log
-    before = (out / R.SUMMARY_FILE).stat().st_mtime_ns
+    before = (out / runs.SUMMARY_FILE).stat().st_mtime_ns
 
     res = run_cli([*TINY, f"hydra.run.dir={out}"], cwd=tmp_path)
     assert res.returncode == 0 and "skipping" in res.stdout + res.stderr
-    assert (out / R.SUMMARY_FILE).stat().st_mtime_ns == before
+    assert (out / runs.SUMMARY_FILE).stat().st_mtime_ns == before
 
     res = run_cli([*TINY, "seed=1", f"hydra.run.dir={out}"], cwd=tmp_path)  # other config: runs
-    assert res.returncode == 0 and R.read_summary(out)["seed"] == 1
+    assert res.returncode == 0 and runs.read_summary(out)["seed"] == 1
 
 
 def test_diverged_run_exits_0(tmp_path):
     out = tmp_path / "run"
     res = run_cli([*TINY, "train.diverge_grad_norm=1e-12", f"hydra.run.dir={out}"], cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    assert R.read_summary(out)["status"] == "diverged"
+    assert runs.read_summary(out)["status"] == "diverged"
     rerun = run_cli([*TINY, "train.diverge_grad_norm=1e-12", f"hydra.run.dir={out}"], cwd=tmp_path)
     assert rerun.returncode == 0 and "already holds a diverged run" in rerun.stdout
 
@@ -72,7 +72,7 @@ def test_multirun_writes_one_directory_per_job(tmp_path):
     assert res.returncode == 0, res.stderr
     dirs = sorted(p for p in out.iterdir() if p.is_dir())  # named by the job's overrides
     assert [d.name.split("seed=")[1].split(",")[0] for d in dirs] == ["0", "1"]
-    summaries = [R.read_summary(d) for d in dirs]
+    summaries = [runs.read_summary(d) for d in dirs]
     assert [s["seed"] for s in summaries] == [0, 1]
     assert all(s["status"] == "completed" for s in summaries)
 
@@ -124,6 +124,6 @@ def test_installed_wheel_runs_from_elsewhere(tmp_path):
         python=python,
     )
     assert res.returncode == 0, res.stderr
-    summary = R.read_summary(out)
+    summary = runs.read_summary(out)
     assert summary["status"] == "completed" and summary["steps"] == 20
-    assert R.missing_files(out) == []
+    assert runs.missing_files(out) == []

@@ -10,29 +10,30 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rnnbench import records as R
+from rnnbench import io as rio
+from rnnbench import runs
 
 
 def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
     path = tmp_path / "sub" / "f.txt"
-    R.write_text(path, "one")
-    R.write_text(path, "two")
+    rio.write_text(path, "one")
+    rio.write_text(path, "two")
     assert path.read_text() == "two"
     assert os.listdir(path.parent) == ["f.txt"]
-    assert (path.stat().st_mode & 0o777) == R.FILE_MODE
+    assert (path.stat().st_mode & 0o777) == rio.FILE_MODE
 
 
 def test_failed_write_keeps_old_file(tmp_path, monkeypatch):
     path = tmp_path / "f.json"
-    R.write_json(path, {"a": 1})
+    rio.write_json(path, {"a": 1})
 
     def boom(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(R.os, "replace", boom)
+    monkeypatch.setattr(rio.os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
-        R.write_json(path, {"a": 2})
-    assert R.read_json(path) == {"a": 1}
+        rio.write_json(path, {"a": 2})
+    assert rio.read_json(path) == {"a": 1}
     assert os.listdir(tmp_path) == ["f.json"]
 
 
@@ -46,7 +47,7 @@ def test_json_is_strict(tmp_path):
         "arr": np.array([1.0, np.nan]),
         "nested": [{"x": float("nan")}],
     }
-    path = R.write_json(tmp_path / "s.json", obj)
+    path = rio.write_json(tmp_path / "s.json", obj)
     text = path.read_text()
     for token in ("NaN", "Infinity"):
         assert token not in text
@@ -62,28 +63,28 @@ def test_json_is_strict(tmp_path):
     }
     (tmp_path / "bad.json").write_text('{"a": NaN}')
     with pytest.raises(ValueError, match="NaN"):
-        R.read_json(tmp_path / "bad.json")
+        rio.read_json(tmp_path / "bad.json")
 
 
 def test_npz_round_trip_without_pickles(tmp_path):
     arrays = {"w": np.arange(6.0).reshape(2, 3), "step": np.asarray(7, dtype=np.int64)}
-    R.write_npz(tmp_path / "c.npz", arrays)
-    back = R.read_npz(tmp_path / "c.npz")
+    rio.write_npz(tmp_path / "c.npz", arrays)
+    back = rio.read_npz(tmp_path / "c.npz")
     assert back.keys() == arrays.keys()
     for k in arrays:
         np.testing.assert_array_equal(back[k], arrays[k])
     with pytest.raises(TypeError, match="object"):
-        R.write_npz(tmp_path / "o.npz", {"o": np.array([{}], dtype=object)})
+        rio.write_npz(tmp_path / "o.npz", {"o": np.array([{}], dtype=object)})
     assert not (tmp_path / "o.npz").exists()
 
 
 def test_metric_table_schema(tmp_path):
-    log = R.MetricLog()
-    assert list(log.frame().columns) == list(R.METRIC_COLUMNS)
+    log = runs.MetricLog()
+    assert list(log.frame().columns) == list(runs.METRIC_COLUMNS)
     log.add(0, "eval", {"loss": 1.5, "accuracy": 0.25})
     log.add(10, "train", {"loss": np.float32(np.nan)})
     log.write(tmp_path)
-    df = pd.read_parquet(tmp_path / R.METRICS_FILE)
+    df = pd.read_parquet(tmp_path / runs.METRICS_FILE)
     assert list(df.columns) == ["step", "split", "metric", "value"]
     assert df["step"].dtype == np.int64 and df["value"].dtype == np.float64
     assert df["metric"].tolist() == ["loss", "accuracy", "loss"]
@@ -92,7 +93,7 @@ def test_metric_table_schema(tmp_path):
 
 
 def _summary(**kw):
-    s = {k: None for k in R.SUMMARY_KEYS}
+    s = {k: None for k in runs.required_keys()}
     s.update(status="completed", config_hash="abc", final_eval_loss=math.nan)
     s.update(kw)
     return s
@@ -100,30 +101,31 @@ def _summary(**kw):
 
 def test_summary_requires_keys_and_status(tmp_path):
     with pytest.raises(ValueError, match="lacks"):
-        R.write_summary(tmp_path, {"status": "completed"})
+        runs.write_summary(tmp_path, {"status": "completed"})
     with pytest.raises(ValueError, match="status"):
-        R.write_summary(tmp_path, _summary(status="done"))
-    R.write_summary(tmp_path, _summary())
-    assert R.read_summary(tmp_path)["final_eval_loss"] is None
+        runs.write_summary(tmp_path, _summary(status="done"))
+    runs.write_summary(tmp_path, _summary())
+    assert runs.read_summary(tmp_path)["final_eval_loss"] is None
 
 
 def test_finished_matches_status_and_hash(tmp_path):
-    assert R.finished(tmp_path, "abc") is None  # nothing there
-    (tmp_path / R.SUMMARY_FILE).write_text('{"status": "comp')  # truncated
-    assert R.finished(tmp_path, "abc") is None
-    R.write_summary(tmp_path, _summary())
-    assert R.finished(tmp_path, "abc")["status"] == "completed"
-    assert R.finished(tmp_path, "other") is None
-    R.write_summary(tmp_path, _summary(status="diverged"))
-    assert R.finished(tmp_path, "abc")["status"] == "diverged"  # deterministic: not rerun
+    assert runs.finished_summary(tmp_path, "abc") is None  # nothing there
+    (tmp_path / runs.SUMMARY_FILE).write_text('{"status": "comp')  # truncated
+    assert runs.finished_summary(tmp_path, "abc") is None
+    runs.write_summary(tmp_path, _summary())
+    assert runs.finished_summary(tmp_path, "abc")["status"] == "completed"
+    assert runs.finished_summary(tmp_path, "other") is None
+    runs.write_summary(tmp_path, _summary(status="diverged"))
+    # deterministic: not rerun
+    assert runs.finished_summary(tmp_path, "abc")["status"] == "diverged"
     for status in ("failed", "interrupted"):
-        R.write_summary(tmp_path, _summary(status=status))
-        assert R.finished(tmp_path, "abc") is None
+        runs.write_summary(tmp_path, _summary(status=status))
+        assert runs.finished_summary(tmp_path, "abc") is None
 
 
 def test_environment_record(tmp_path):
-    R.write_environment(tmp_path, {"config_hash": "abc"})
-    env = R.read_json(tmp_path / R.ENVIRONMENT_FILE)
+    runs.write_environment(tmp_path, {"config_hash": "abc"})
+    env = rio.read_json(tmp_path / runs.ENVIRONMENT_FILE)
     assert env["config_hash"] == "abc"
     assert env["packages"]["numpy"] == np.__version__
     assert env["threads"]["numba"] >= 1 and isinstance(env["threads"]["blas"], list)

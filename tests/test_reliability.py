@@ -26,21 +26,21 @@ import pytest
 import yaml
 from conftest import REPO, TINY, compose_config, run_cli
 
-from rnnbench import records as R
-from rnnbench import train
+from rnnbench import io as rio
+from rnnbench import runs, train
 
 FAULTY = [*TINY, "diagnostics.every=4", "train.checkpoint_every=4"]
 
 
 def hook_step(monkeypatch, action) -> None:
     """Call ``action(step)`` before each step's own work (it may raise train.Diverged)."""
-    original = train._step
+    original = train.train_step
 
-    def step(m, batch, clip, max_norm, step=0, *args):
+    def step(job, batch, step):
         action(step)
-        return original(m, batch, clip, max_norm, step, *args)
+        return original(job, batch, step)
 
-    monkeypatch.setattr(train, "_step", step)
+    monkeypatch.setattr(train, "train_step", step)
 
 
 # --------------------------------------------------------------------------------- divergence
@@ -55,7 +55,7 @@ def test_skip_policy_drops_and_counts_divergent_updates(tmp_path, monkeypatch):
     summary = train.run(compose_config([*TINY, "train.on_diverge=skip"]), tmp_path)
     assert summary["status"] == "completed" and summary["steps"] == 12
     assert summary["skipped_steps"] == 2 and summary["diverged_step"] is None
-    m = pd.read_parquet(tmp_path / R.METRICS_FILE)
+    m = pd.read_parquet(tmp_path / runs.METRICS_FILE)
     skipped = m[(m.split == "train") & (m.metric == "skipped")]
     assert skipped.step.tolist() == [3, 6, 9, 12] and skipped.value.tolist() == [1, 0, 1, 0]
 
@@ -64,7 +64,7 @@ def test_skip_policy_never_applies_a_nonfinite_or_too_large_update(tmp_path):
     cfg = compose_config([*TINY, "train.on_diverge=skip", "train.diverge_grad_norm=1e-12"])
     summary = train.run(cfg, tmp_path)
     assert summary["status"] == "completed" and summary["skipped_steps"] == 12
-    m = pd.read_parquet(tmp_path / R.METRICS_FILE)
+    m = pd.read_parquet(tmp_path / runs.METRICS_FILE)
     evals = m[(m.split == "eval") & (m.metric == "loss")].value
     assert evals.nunique() == 1  # no update was applied: the evaluation never changed
     assert set(m[m.split == "train"].metric) == {"skipped"}
@@ -74,7 +74,7 @@ def test_stop_policy_is_the_default(tmp_path):
     summary = train.run(compose_config([*TINY, "train.diverge_grad_norm=1e-12"]), tmp_path)
     assert summary["status"] == "diverged" and summary["diverged_step"] == 1
     assert summary["skipped_steps"] == 0
-    assert not (tmp_path / R.CHECKPOINT_FILE).exists()
+    assert not (tmp_path / runs.CHECKPOINT_FILE).exists()
 
 
 # --------------------------------------------------------------------------------- atomic writes
@@ -87,14 +87,14 @@ def assert_complete_or_absent(run_dir: Path, temporaries_allowed: bool = False) 
         if p.name.endswith(".tmp"):
             assert temporaries_allowed, f"temporary file left behind: {p.name}"
             continue
-        if p.is_dir() or p.name == R.LOCK_FILE:
+        if p.is_dir() or p.name == runs.LOCK_FILE:
             continue
         if p.suffix == ".json":
-            assert isinstance(R.read_json(p), dict), p
+            assert isinstance(rio.read_json(p), dict), p
         elif p.suffix == ".parquet":
             pd.read_parquet(p)
         elif p.suffix == ".npz":
-            assert R.read_npz(p)
+            assert rio.read_npz(p)
         elif p.suffix == ".yaml":
             assert isinstance(yaml.safe_load(p.read_text()), dict), p
         else:
@@ -105,9 +105,9 @@ def assert_complete_or_absent(run_dir: Path, temporaries_allowed: bool = False) 
 
 def count_writes(tmp_path: Path, monkeypatch) -> int:
     calls = []
-    real = R.atomic_write
+    real = rio.atomic_write
     monkeypatch.setattr(
-        R, "atomic_write", lambda path, data: calls.append(path) or real(path, data)
+        rio, "atomic_write", lambda path, data: calls.append(path) or real(path, data)
     )
     train.run(compose_config(FAULTY), tmp_path / "count")
     monkeypatch.undo()
@@ -169,7 +169,7 @@ def test_write_fails_half_way_at_every_write(tmp_path, monkeypatch):
             return HalfFile(f) if len(_opened) == _k + 1 else f
 
         with monkeypatch.context() as mp:
-            mp.setattr(R.os, "fdopen", fdopen)
+            mp.setattr(rio.os, "fdopen", fdopen)
             with pytest.raises(OSError, match="injected"):
                 train.run(compose_config(FAULTY), run_dir)
         assert_complete_or_absent(run_dir)
@@ -178,16 +178,17 @@ def test_write_fails_half_way_at_every_write(tmp_path, monkeypatch):
 WRITER = """
 import itertools, sys
 import numpy as np, pandas as pd
-from rnnbench import records as R
+from rnnbench import io as rio
 run_dir = sys.argv[1]
 rng = np.random.default_rng(0)
 frame = pd.DataFrame({"step": np.arange(200_000), "value": rng.standard_normal(200_000)})
 print("ready", flush=True)
 for i in itertools.count():
-    R.write_parquet(f"{run_dir}/metrics.parquet", frame)
-    R.write_json(f"{run_dir}/summary.json", {"status": "completed", "i": i, "x": list(range(5000))})
-    R.write_npz(f"{run_dir}/checkpoint.npz", {"a": rng.standard_normal(300_000)})
-    R.write_text(f"{run_dir}/config.yaml", "seed: %d\\n" % i + "a: 1\\n" * 20000)
+    rio.write_parquet(f"{run_dir}/metrics.parquet", frame)
+    summary = {"status": "completed", "i": i, "x": list(range(5000))}
+    rio.write_json(f"{run_dir}/summary.json", summary)
+    rio.write_npz(f"{run_dir}/checkpoint.npz", {"a": rng.standard_normal(300_000)})
+    rio.write_text(f"{run_dir}/config.yaml", "seed: %d\\n" % i + "a: 1\\n" * 20000)
 """
 
 
@@ -209,7 +210,7 @@ def test_sigkill_at_random_moments_leaves_whole_files(tmp_path):
         proc.wait(timeout=30)
         assert_complete_or_absent(run_dir, temporaries_allowed=True)
     for i in range(3):
-        R.remove_temporaries(tmp_path / f"kill{i}")
+        rio.remove_temporaries(tmp_path / f"kill{i}")
         assert_complete_or_absent(tmp_path / f"kill{i}")
 
 
@@ -232,7 +233,9 @@ def _tiny_run(tmp_path: Path, name: str, cache_dir: Path, *extra: str):
 
 def _same_metrics(a: Path, b: Path) -> None:
     pd.testing.assert_frame_equal(
-        pd.read_parquet(a / R.METRICS_FILE), pd.read_parquet(b / R.METRICS_FILE), check_exact=True
+        pd.read_parquet(a / runs.METRICS_FILE),
+        pd.read_parquet(b / runs.METRICS_FILE),
+        check_exact=True,
     )
 
 
@@ -249,8 +252,8 @@ def test_unwritable_cache_dir_compiles_without_cache_one_warning(tmp_path):
     lines = [s for s in text if "NUMBA_CACHE_DIR" in s or "warn" in s.lower()]
     assert len(lines) == 1 and lines[0].endswith("compiling the kernels without a cache"), lines
     assert "Traceback" not in stderr
-    assert R.read_summary(out)["status"] == "completed"
-    env = R.read_json(out / R.ENVIRONMENT_FILE)
+    assert runs.read_summary(out)["status"] == "completed"
+    env = rio.read_json(out / runs.ENVIRONMENT_FILE)
     assert env["floating_point"]["jit_options"]["cache"] == "False"
     _same_metrics(ref, out)
 
@@ -266,7 +269,7 @@ def test_two_processes_fill_one_empty_cache(tmp_path):
     for out, proc in runs:
         _, stderr = proc.communicate(timeout=600)
         assert proc.returncode == 0, stderr
-        assert R.read_summary(out)["status"] == "completed"
+        assert runs.read_summary(out)["status"] == "completed"
     assert any(cache.rglob("*.nbi")) and any(cache.rglob("*.nbc"))
     out3, proc3 = _tiny_run(tmp_path, "job2", cache, *extra)
     assert proc3.wait(timeout=600) == 0
@@ -281,7 +284,7 @@ def test_two_processes_fill_one_empty_cache(tmp_path):
 
 def test_environment_records_thread_counts(tmp_path):
     train.run(compose_config(TINY), tmp_path)
-    threads = R.read_json(tmp_path / R.ENVIRONMENT_FILE)["threads"]
+    threads = rio.read_json(tmp_path / runs.ENVIRONMENT_FILE)["threads"]
     assert threads["numba"] == 1 and threads["numba_max"] >= 1
     assert threads["blas"] and all(lib["num_threads"] == 1 for lib in threads["blas"])
     assert np.isscalar(threads["numba_max"])

@@ -195,11 +195,11 @@ def test_identical_sweeps_started_together_train_each_job_once(tmp_path: Path):
 
 
 def test_job_lock_excludes_a_second_process(tmp_path: Path):
-    from rnnbench.records import job_lock
+    from rnnbench.runs import job_lock
 
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from rnnbench.records import job_lock\n"
+         "import sys, time; from rnnbench.runs import job_lock\n"
          "with job_lock(sys.argv[1]) as owned:\n print(owned, flush=True); time.sleep(30)",
          str(tmp_path)],
         env=_env(), stdout=subprocess.PIPE, text=True,

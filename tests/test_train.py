@@ -7,24 +7,24 @@ import pandas as pd
 import pytest
 import yaml
 
-from rnnbench import records as R
-from rnnbench import train
+from rnnbench import io as rio
+from rnnbench import runs, train
 from rnnbench.config import config_hash, resolved
 from rnnbench.network import Network
 from rnnbench.tasks import make_task
 
-RUN_FILES = (R.CONFIG_FILE, R.METRICS_FILE, R.ENVIRONMENT_FILE, R.SUMMARY_FILE)
+RUN_FILES = (runs.CONFIG_FILE, runs.METRICS_FILE, runs.ENVIRONMENT_FILE, runs.SUMMARY_FILE)
 TRAIN_METRICS = {"loss", "grad_norm", "grad_norm_max", "grad_norm_clipped"}
 
 
 def test_run_writes_every_file_with_its_schema(tmp_path, tiny_cfg):
     cfg = tiny_cfg()
     summary = train.run(cfg, tmp_path)
-    assert R.missing_files(tmp_path, RUN_FILES) == []
+    assert runs.missing_files(tmp_path, RUN_FILES) == []
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
-    df = pd.read_parquet(tmp_path / R.METRICS_FILE)
-    assert list(df.columns) == list(R.METRIC_COLUMNS)
+    df = pd.read_parquet(tmp_path / runs.METRICS_FILE)
+    assert list(df.columns) == list(runs.METRIC_COLUMNS)
     ev = df[df.split == "eval"]
     assert sorted(set(ev.step)) == [0, 5, 10, 12]  # initial, every eval_every, final
     assert set(ev.metric) == {"loss", "accuracy"}
@@ -33,9 +33,9 @@ def test_run_writes_every_file_with_its_schema(tmp_path, tiny_cfg):
     assert set(tr.metric) == TRAIN_METRICS
     assert np.isfinite(df.value).all()
 
-    on_disk = R.read_json(tmp_path / R.SUMMARY_FILE)  # strict: rejects NaN/Infinity tokens
-    assert on_disk == R.to_jsonable(summary)
-    assert set(R.SUMMARY_KEYS) <= set(on_disk)
+    on_disk = rio.read_json(tmp_path / runs.SUMMARY_FILE)  # strict: rejects NaN/Infinity tokens
+    assert on_disk == rio.to_jsonable(summary)
+    assert set(runs.required_keys()) <= set(on_disk)
     task = make_task("copy", seq_len=5)
     assert on_disk["status"] == "completed" and on_disk["steps"] == 12
     assert (on_disk["cell"], on_disk["task"], on_disk["seq_len"]) == ("lstm", "copy", 5)
@@ -46,8 +46,8 @@ def test_run_writes_every_file_with_its_schema(tmp_path, tiny_cfg):
     assert on_disk["steps_per_s"] > 0 and on_disk["wall_time_s"] > 0
     assert on_disk["diverged_step"] is None and on_disk["cause"] is None
 
-    assert yaml.safe_load((tmp_path / R.CONFIG_FILE).read_text()) == resolved(cfg)
-    env = R.read_json(tmp_path / R.ENVIRONMENT_FILE)
+    assert yaml.safe_load((tmp_path / runs.CONFIG_FILE).read_text()) == resolved(cfg)
+    env = rio.read_json(tmp_path / runs.ENVIRONMENT_FILE)
     assert env["threads"]["numba"] == cfg.threads
     assert all(lib["num_threads"] == cfg.threads for lib in env["threads"]["blas"])
 
@@ -73,7 +73,7 @@ def test_same_config_seed_threads_bit_identical(tmp_path, tiny_cfg):
     frames = []
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):
         train.run(tiny_cfg(f"seed={seed}"), tmp_path / name)
-        frames.append(pd.read_parquet(tmp_path / name / R.METRICS_FILE))
+        frames.append(pd.read_parquet(tmp_path / name / runs.METRICS_FILE))
     a, b, c = frames
     pd.testing.assert_frame_equal(a, b, check_exact=True)
     assert a.value.to_numpy().tobytes() == b.value.to_numpy().tobytes()
@@ -86,7 +86,7 @@ def test_grad_norm_threshold_stops_as_diverged(tmp_path, tiny_cfg):
     assert summary["diverged_step"] == 1 and summary["steps"] == 0
     assert "train.diverge_grad_norm" in summary["cause"]
     assert summary["solved"] is False
-    assert R.read_summary(tmp_path)["status"] == "diverged"
+    assert runs.read_summary(tmp_path)["status"] == "diverged"
 
 
 def test_nan_loss_stops_as_diverged(tmp_path, tiny_cfg, monkeypatch):
@@ -106,7 +106,7 @@ def test_nan_loss_stops_as_diverged(tmp_path, tiny_cfg, monkeypatch):
     summary = train.run(tiny_cfg(), tmp_path)
     assert (summary["status"], summary["diverged_step"]) == ("diverged", 4)
     assert summary["cause"] == "loss is nan"
-    assert "NaN" not in (tmp_path / R.SUMMARY_FILE).read_text()
+    assert "NaN" not in (tmp_path / runs.SUMMARY_FILE).read_text()
 
 
 def test_nan_gradient_never_reaches_the_parameters(tmp_path, tiny_cfg, monkeypatch):
@@ -142,17 +142,17 @@ def test_exceptions_are_recorded_then_raised(tmp_path, tiny_cfg, monkeypatch, ex
     monkeypatch.setattr(task_cls, "sample", sample)
     with pytest.raises(type(exc)):
         train.run(tiny_cfg(), tmp_path)
-    summary = R.read_json(tmp_path / R.SUMMARY_FILE)
+    summary = rio.read_json(tmp_path / runs.SUMMARY_FILE)
     assert summary["status"] == status and summary["steps"] == 2
-    assert R.missing_files(tmp_path, RUN_FILES) == []
+    assert runs.missing_files(tmp_path, RUN_FILES) == []
 
 
 def test_chunked_evaluation_matches_whole(tiny_cfg):
     cfg = tiny_cfg("train.eval_size=10")
     with train.thread_limits(1):
-        m, _, eval_batch = train.build(cfg)
-        whole = train.evaluate(m, eval_batch, 10)
-        chunked = train.evaluate(m, eval_batch, 3)
+        job = train.build(cfg)
+        whole = train.evaluate(job, job.eval_batch, 10)
+        chunked = train.evaluate(job, job.eval_batch, 3)
     assert whole.keys() == chunked.keys()
     for k in whole:
         assert chunked[k] == pytest.approx(whole[k], rel=1e-12)

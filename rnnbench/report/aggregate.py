@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import yaml
 
-from ..records import CONFIG_FILE, METRICS_FILE, STATUSES, SUMMARY_FILE
+from ..runs import CONFIG_FILE, METRICS_FILE, STATUSES, SUMMARY_FILE
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..records import STATUSES
+from ..runs import STATUSES
 from .aggregate import Sweep
 
 log = logging.getLogger(__name__)

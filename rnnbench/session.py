@@ -1,0 +1,128 @@
+"""The process around a run: thread limits, stop signals, the progress display.
+
+`thread_limits` pins Numba's and BLAS's thread counts; `stop_signals` turns SIGINT and SIGTERM
+into a flag the training loop checks between steps (a second signal raises `Interrupted` at
+once); `Display` is the progress bar or, without a terminal, a throttled log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+LOG_INTERVAL_S = 10.0  # without a progress bar, at most one progress line per this many seconds
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run stopped on a signal after writing its checkpoint and files; `signum` says which."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    def __reduce__(self):  # survives pickling (joblib workers send it to the parent)
+        return type(self), (self.signum,)
+
+
+@contextmanager
+def thread_limits(threads: int) -> Iterator[None]:
+    """Numba's and BLAS's thread counts set to `threads` for the duration.
+
+    threadpoolctl limits only libraries already loaded, and the kernels' np.dot calls SciPy's
+    own OpenBLAS (loaded with scipy.linalg.cython_blas), not NumPy's; so load it first. Left
+    unlimited it spins extra threads and slows small GEMMs several-fold on a busy machine.
+    """
+    import numba
+    import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS the kernels use)
+    from threadpoolctl import threadpool_limits
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        numba.set_num_threads(before)
+
+
+@contextmanager
+def stop_signals() -> Iterator[dict[str, int | None]]:
+    """While inside, SIGINT and SIGTERM only set ``flag["signum"]`` (the loop stops between
+    steps); a second signal raises `Interrupted` at once. Outside the main thread (where
+    handlers cannot be installed) signals keep their default behaviour."""
+    flag: dict[str, int | None] = {"signum": None}
+
+    def handler(signum: int, frame: Any) -> None:
+        if flag["signum"] is not None:
+            raise Interrupted(signum)
+        flag["signum"] = signum
+        log.warning(
+            "%s: stopping after this step with a checkpoint (send it again to abort now)",
+            signal.Signals(signum).name,
+        )
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for s in (signal.SIGINT, signal.SIGTERM):
+            previous[s] = signal.signal(s, handler)
+    try:
+        yield flag
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)
+
+
+class Display:
+    """A tqdm bar on a terminal; without one, a log line at most every LOG_INTERVAL_S.
+
+    Shows an exponential moving average of the training loss and the last evaluation.
+    """
+
+    def __init__(self, cfg: DictConfig, done: int):
+        from tqdm.auto import tqdm
+
+        self.total = cfg.train.steps
+        enabled = bool(cfg.train.progress) and sys.stderr.isatty()
+        self.bar = tqdm(
+            total=self.total, unit="step", disable=not enabled, dynamic_ncols=True, leave=True
+        )
+        self.bar.update(done)
+        self.running: float | None = None  # EMA of the training loss
+        self.postfix: dict[str, str] = {}  # what the bar shows after the counts
+        self.last_line = time.perf_counter()
+
+    def train_loss(self, loss: float) -> None:
+        self.running = loss if self.running is None else 0.95 * self.running + 0.05 * loss
+
+    def step_done(self, step: int, evaluated: dict[str, float] | None) -> None:
+        """After `step`; `evaluated` holds the evaluation made at this step, if any."""
+        running = None if self.running is None else f"{self.running:.4f}"
+        if evaluated is not None:
+            if running is not None:
+                self.postfix["loss"] = running
+            self.postfix["eval"] = f"{evaluated['loss']:.4f}"
+            self.bar.set_postfix(self.postfix)
+            now = time.perf_counter()
+            if self.bar.disable and (now - self.last_line > LOG_INTERVAL_S or step == self.total):
+                self.last_line = now
+                scores = "  ".join(f"{k} {v:.4f}" for k, v in evaluated.items())
+                log.info(
+                    "step %d/%d  train loss %s  eval %s", step, self.total, running or "n/a", scores
+                )
+        elif step % 10 == 0 and running is not None:
+            self.postfix["loss"] = running
+            self.bar.set_postfix(self.postfix, refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
