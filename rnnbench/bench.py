@@ -39,6 +39,7 @@ import numba
 import numpy as np
 
 from . import fpmode
+from .kernels._jit import jit
 from .network import Network
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ def gemm_flops(gemms) -> float:
     return float(sum(2.0 * m * k * n * c for _, m, k, n, c in gemms))
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _dot_loop(a, b, out, count):
     for _ in range(count):
         np.dot(a, b, out)

@@ -8,7 +8,7 @@ Time index: `t` runs 1..T as in the equations, h_t being the state after input t
 initial state), so the loss of a "last step" task sits at t = T and the distance back from it is
 T - t ("steps before the loss").
 
-Quantities (theory in the BPTT section of the project's cells reference):
+Quantities (the BPTT Jacobians behind them: docs/cells.md):
 
 - per-timestep gradient norms ``||dL/dh_t||`` (Frobenius over batch and hidden units), free from
   the training backward (`cache.dh_norms`), one row per (layer, t): `grad_norm_rows`;
@@ -17,9 +17,10 @@ Quantities (theory in the BPTT section of the project's cells reference):
   rho = max |eig| and the largest singular value sigma_max = ||W||_2. For the tanh RNN
   dh_t/dh_{t-1} = diag(1 - h_t^2) W_hh, so ||dL/dh_t|| ~ rho^(T-t): a slope of ln(rho) per
   step on a log scale;
-- gate statistics through time: the mean activation of every gate (lstm i, f, g, o; gru r, z, n;
-  rnn h) per t or per time bin, and the fraction of saturated units (sigmoid gates < eps or
-  > 1 - eps, tanh |a| > 1 - eps, relu exactly 0, "dead");
+- gate statistics through time: the mean activation of every gate (the cell's `gate_names` in
+  `rnnbench.cells`: lstm i, f, g, o; gru r, z, n; rnn h) per t or per time bin, and the fraction
+  of saturated units by the gate's kind (`gate_kinds`: sigmoid < eps or > 1 - eps, tanh
+  |a| > 1 - eps, relu exactly 0, "dead");
 - the Jacobian-product gain ``||dh_T/dh_t||``: K random vectors v, unit per sequence, are
   backpropagated from the top layer's h_T with no loss (d_out = 0, dh_n = v), and
   sqrt(mean_k sum_b ||v_kb^T dh_T/dh_t||^2 / B) is recorded. Since E ||v^T J||^2 = ||J||_F^2 / H
@@ -43,6 +44,8 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from rnnbench.cells import CELL_SPECS
+
 GRAD_NORMS_FILE = "grad_norms.parquet"
 DIAGNOSTICS_FILE = "diagnostics.parquet"
 GRAD_NORM_COLUMNS = ("step", "layer", "t", "norm", "finite")
@@ -59,8 +62,6 @@ QUANTITIES = (
     "gate_saturated",
     "jacobian_norm",  # ||dh_T/dh_t|| (RMS gain), per layer and t
 )
-GATE_NAMES = {"rnn": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
-SIGMOID_GATES = frozenset("ifozr")
 
 
 # --------------------------------------------------------------------------- values and rows
@@ -191,7 +192,7 @@ def spectral_rows(step: int, net) -> list[dict]:
     For the rnn the matrix is its single block, named ``weight_hh_l{k}``.
     """
     H = net.hidden_size
-    gates = GATE_NAMES[net.cell]
+    gates = CELL_SPECS[net.cell].gate_names
     rows = []
     for k in range(net.num_layers):
         name = f"weight_hh_l{k}"
@@ -220,16 +221,33 @@ def time_bins(T: int, bins: int | None) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
 
 
+def _saturated(kind: str, x: np.ndarray, eps: float) -> np.ndarray:
+    """Saturated units of a gate of that kind: sigmoid < eps or > 1 - eps; tanh |a| > 1 - eps;
+    relu exactly 0."""
+    if kind == "relu":
+        return x == 0.0
+    if kind == "sigmoid":
+        return (x < eps) | (x > 1.0 - eps)
+    return np.abs(x) > 1.0 - eps
+
+
 def gate_statistics(
-    cell: str, gates: np.ndarray, *, bins: int | None = None, eps: float = 0.05, relu=False
+    cell: str,
+    gates: np.ndarray,
+    *,
+    bins: int | None = None,
+    eps: float = 0.05,
+    options: Mapping | None = None,
 ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per gate: (t, mean, saturated fraction) over batch and units, per time bin.
 
-    gates: (T, B, G*H) post-activation values of one layer (`cache.gates[k]`). Saturated: a
-    sigmoid gate < eps or > 1 - eps; a tanh value |a| > 1 - eps; relu (rnn only) exactly 0.
+    gates: (T, B, G*H) post-activation values of one layer (`cache.gates[k]`); options: the
+    cell's options (`Network.options`, defaults if None), which fix each gate's kind.
     t of a bin is its middle step, 1-based: (first + last) // 2 with first, last in 1..T.
     """
-    names = GATE_NAMES[cell]
+    spec = CELL_SPECS[cell]
+    names = spec.gate_names
+    kinds = spec.gate_kinds({**spec.defaults(), **(options or {})})
     T, B, GH = gates.shape
     H = GH // len(names)
     a = np.asarray(gates).reshape(T, B, len(names), H)
@@ -237,14 +255,9 @@ def gate_statistics(
     ranges = time_bins(T, bins)
     t_mid = np.array([(lo + 1 + hi) // 2 for lo, hi in ranges])
     with np.errstate(invalid="ignore", over="ignore"):
-        for g, gate in enumerate(names):
+        for g, (gate, kind) in enumerate(zip(names, kinds, strict=True)):
             x = a[:, :, g, :].astype(np.float64).reshape(T, B * H)  # (T, B*H)
-            if relu:
-                sat = x == 0.0
-            elif gate in SIGMOID_GATES:
-                sat = (x < eps) | (x > 1.0 - eps)
-            else:
-                sat = np.abs(x) > 1.0 - eps
+            sat = _saturated(kind, x, eps)
             sat = np.where(np.isfinite(x), sat, np.nan)  # a NaN unit makes the bin's value NaN
             mean_t = x.mean(axis=1)
             sat_t = sat.mean(axis=1)
@@ -256,10 +269,9 @@ def gate_statistics(
 
 def gate_rows(step: int, net, cache, *, bins: int | None = None, eps: float = 0.05):
     """Gate statistics of every layer as rows (quantity gate_mean / gate_saturated)."""
-    relu = net.cell == "rnn" and getattr(net, "nonlinearity", "tanh") == "relu"
     rows = []
     for k, gates in enumerate(cache.gates):
-        stats = gate_statistics(net.cell, gates, bins=bins, eps=eps, relu=relu)
+        stats = gate_statistics(net.cell, gates, bins=bins, eps=eps, options=net.options)
         for gate, (t_mid, mean, frac) in stats.items():
             for t, m, f in zip(t_mid, mean, frac, strict=True):
                 rows.append(_row(step, "gate_mean", m, k, gate, int(t)))

@@ -27,11 +27,11 @@ _X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
 
 if _X86:
     from llvmlite import ir
-    from numba import njit, types
+    from numba import types
     from numba.core import cgutils
     from numba.extending import intrinsic
 
-    from rnnbench.kernels._jit import CACHE
+    from rnnbench.kernels._jit import jit
 
     @intrinsic
     def _stmxcsr(typingctx):
@@ -56,11 +56,11 @@ if _X86:
 
         return types.void(types.uint32), codegen
 
-    @njit(cache=CACHE)
+    @jit
     def _get_mxcsr():
         return _stmxcsr()
 
-    @njit(cache=CACHE)
+    @jit
     def _set_mxcsr(value):
         _ldmxcsr(value)
 

@@ -22,7 +22,6 @@ Modifiers applied afterwards:
 import numpy as np
 
 INIT_SCHEMES = ("pytorch", "glorot", "orthogonal", "identity")
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
 def orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -63,18 +62,27 @@ def init_layer(rng, scheme, gates, hidden, fan_in):
     return w_ih, w_hh, np.zeros(gh), np.zeros(gh)
 
 
-def set_forget_bias(bias_ih, bias_hh, hidden, value):
-    """LSTM: effective forget-gate bias = value, written into bias_ih only."""
-    bias_ih[hidden : 2 * hidden] = value
-    bias_hh[hidden : 2 * hidden] = 0.0
+def _block(gate_names, gate, hidden):
+    """The rows of gate block `gate` in a (G*H, ...) parameter (`rnnbench.cells` row order)."""
+    g = gate_names.index(gate)
+    return slice(g * hidden, (g + 1) * hidden)
 
 
-def set_chrono(rng, bias_ih, bias_hh, hidden, t_max):
-    """LSTM chrono init: b_f ~ log U[1, t_max - 1], b_i = -b_f (bias_ih only)."""
+def set_forget_bias(bias_ih, bias_hh, hidden, value, gate_names):
+    """Effective forget-gate bias = value, written into the f block of bias_ih only."""
+    f = _block(gate_names, "f", hidden)
+    bias_ih[f] = value
+    bias_hh[f] = 0.0
+
+
+def set_chrono(rng, bias_ih, bias_hh, hidden, t_max, gate_names):
+    """Chrono init: b_f ~ log U[1, t_max - 1], b_i = -b_f (bias_ih only; bias_hh's i, f zero)."""
+    i, f = _block(gate_names, "i", hidden), _block(gate_names, "f", hidden)
     b_f = np.log(rng.uniform(1.0, t_max - 1.0, size=hidden))
-    bias_ih[:hidden] = -b_f
-    bias_ih[hidden : 2 * hidden] = b_f
-    bias_hh[: 2 * hidden] = 0.0
+    bias_ih[i] = -b_f
+    bias_ih[f] = b_f
+    bias_hh[i] = 0.0
+    bias_hh[f] = 0.0
 
 
 def rescale_spectral_radius(w_hh, hidden, radius):

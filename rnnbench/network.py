@@ -20,15 +20,17 @@ is a fresh array, as before.
 
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from . import cells as _cells
 from . import init as _init
-from .kernels import gru, lstm, rnn
+from . import parallel
 
-CELLS = ("rnn", "lstm", "gru")
+CELLS = _cells.CELLS
 DTYPES = (np.float32, np.float64)
-NONLINEARITIES = ("tanh", "relu")
+NONLINEARITIES = _cells.NONLINEARITIES
 
 
 @dataclass
@@ -55,95 +57,136 @@ def _check_positive_int(name, value):
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
+def _check_dtype(dtype):
+    try:
+        dtype = np.dtype(dtype).type
+    except TypeError:
+        raise TypeError(f"dtype must be np.float32 or np.float64, got {dtype!r}") from None
+    if dtype not in DTYPES:
+        raise TypeError(f"dtype must be np.float32 or np.float64, got {np.dtype(dtype).name}")
+    return dtype
+
+
+def _check_optional(name, value, ok, rule):
+    if value is None:
+        return None
+    try:
+        good = bool(ok(float(value)))
+    except (TypeError, ValueError):
+        good = False
+    if isinstance(value, bool) or not good:
+        raise ValueError(f"{name} must be {rule}, got {value!r}")
+    return float(value)
+
+
+def check_options(
+    cell: str,
+    input_size: int = 1,
+    hidden_size: int = 1,
+    num_layers: int = 1,
+    *,
+    dtype=np.float64,
+    seed: int = 0,
+    init: str = "pytorch",
+    forget_bias: float | None = None,
+    chrono_tmax: float | None = None,
+    spectral_radius: float | None = None,
+    **cell_options,
+) -> dict[str, Any]:
+    """Validate `Network`'s arguments without building anything (the config's check calls it).
+
+    Raises ValueError or TypeError with a one-line message that starts with the argument's
+    name; returns the arguments normalised (dtype a NumPy type, `options` the cell's full
+    option dict, defaults filled in).
+    """
+    spec = _cells.get(cell)
+    for name, value in (
+        ("input_size", input_size),
+        ("hidden_size", hidden_size),
+        ("num_layers", num_layers),
+    ):
+        _check_positive_int(name, value)
+    dtype = _check_dtype(dtype)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    if init not in _init.INIT_SCHEMES:
+        raise ValueError(f"init must be one of {', '.join(_init.INIT_SCHEMES)}, got {init!r}")
+    options = spec.resolve(cell_options)
+    forget_cells = _cells.cells_with_gate("f")
+    if cell not in forget_cells and (forget_bias is not None or chrono_tmax is not None):
+        which = ", ".join(repr(c) for c in forget_cells)
+        raise ValueError(f"forget_bias and chrono_tmax apply to cell {which} only")
+    if forget_bias is not None and chrono_tmax is not None:
+        raise ValueError("forget_bias and chrono_tmax are exclusive: choose one")
+    finite = np.isfinite
+    return {
+        "cell": cell,
+        "input_size": int(input_size),
+        "hidden_size": int(hidden_size),
+        "num_layers": int(num_layers),
+        "dtype": dtype,
+        "seed": int(seed),
+        "init": init,
+        "forget_bias": _check_optional("forget_bias", forget_bias, finite, "a finite number"),
+        "chrono_tmax": _check_optional(
+            "chrono_tmax", chrono_tmax, lambda v: finite(v) and v > 2, "a finite number > 2"
+        ),
+        "spectral_radius": _check_optional(
+            "spectral_radius",
+            spectral_radius,
+            lambda v: finite(v) and v > 0,
+            "a finite number > 0",
+        ),
+        "options": options,
+    }
+
+
 class Network:
     """A stack of `num_layers` recurrent layers of one cell type, computed by Numba kernels.
 
     Network(cell, input_size, hidden_size, num_layers=1, *, dtype=np.float64, seed=0,
             nonlinearity="tanh" (rnn), reset_after=True (gru), init="pytorch",
             forget_bias=None (lstm), chrono_tmax=None (lstm), spectral_radius=None)
+
+    The cells and their options are those of `rnnbench.cells.CELL_SPECS`; the arguments'
+    rules are `check_options`. Threads: `rnnbench.set_num_threads` (see `rnnbench.parallel`).
     """
 
-    def __init__(
-        self,
-        cell: str,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        *,
-        dtype=np.float64,
-        seed: int = 0,
-        init: str = "pytorch",
-        forget_bias: float | None = None,
-        chrono_tmax: float | None = None,
-        spectral_radius: float | None = None,
-        **cell_options,
-    ):
-        if cell not in CELLS:
-            raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
-        _check_positive_int("input_size", input_size)
-        _check_positive_int("hidden_size", hidden_size)
-        _check_positive_int("num_layers", num_layers)
-        try:
-            dtype = np.dtype(dtype).type
-        except TypeError:
-            raise TypeError(f"dtype must be np.float32 or np.float64, got {dtype!r}") from None
-        if dtype not in DTYPES:
-            raise TypeError(f"dtype must be np.float32 or np.float64, got {np.dtype(dtype).name}")
-        if init not in _init.INIT_SCHEMES:
-            raise ValueError(f"init must be one of {', '.join(_init.INIT_SCHEMES)}, got {init!r}")
-        allowed = {"rnn": {"nonlinearity"}, "gru": {"reset_after"}, "lstm": set()}[cell]
-        unknown = set(cell_options) - allowed
-        if unknown:
-            what = ", ".join(sorted(allowed)) or "none"
-            raise TypeError(
-                f"unknown option {sorted(unknown)[0]!r} for cell {cell!r} (allowed: {what})"
-            )
-        self.nonlinearity = cell_options.get("nonlinearity", "tanh")
-        if self.nonlinearity not in NONLINEARITIES:
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {self.nonlinearity!r}")
-        self.reset_after = cell_options.get("reset_after", True)
-        if not isinstance(self.reset_after, (bool, np.bool_)):
-            raise TypeError(f"reset_after must be True or False, got {self.reset_after!r}")
-        if cell != "lstm" and (forget_bias is not None or chrono_tmax is not None):
-            raise ValueError("forget_bias and chrono_tmax apply to cell 'lstm' only")
-        if forget_bias is not None and chrono_tmax is not None:
-            raise ValueError("forget_bias and chrono_tmax are exclusive: choose one")
-        if forget_bias is not None and not np.isfinite(forget_bias):
-            raise ValueError(f"forget_bias must be a finite number, got {forget_bias!r}")
-        if chrono_tmax is not None and not (np.isfinite(chrono_tmax) and chrono_tmax > 2):
-            raise ValueError(f"chrono_tmax must be a finite number > 2, got {chrono_tmax!r}")
-        if spectral_radius is not None and not (
-            np.isfinite(spectral_radius) and spectral_radius > 0
-        ):
-            raise ValueError(
-                f"spectral_radius must be a finite number > 0, got {spectral_radius!r}"
-            )
-
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1, **kw):
+        a = check_options(cell, input_size, hidden_size, num_layers, **kw)
+        self.spec = _cells.get(cell)
         self.cell = cell
-        self.input_size = int(input_size)
-        self.hidden_size = H = int(hidden_size)
-        self.num_layers = int(num_layers)
-        self.dtype = dtype
-        self.gates = _init.GATES[cell]
-        rng = np.random.default_rng(seed)
+        self.options = a["options"]  # the cell's options, defaults filled in
+        self.nonlinearity = self.options.get("nonlinearity", "tanh")
+        self.reset_after = self.options.get("reset_after", True)
+        self.input_size = a["input_size"]
+        self.hidden_size = a["hidden_size"]
+        self.num_layers = a["num_layers"]
+        self.dtype = a["dtype"]
+        self.gates = self.spec.G
         self._workspace = threading.local()
-        self.params: dict[str, np.ndarray] = {}
+        self.params = self._init_params(np.random.default_rng(a["seed"]), a)
+
+    def _init_params(self, rng, a) -> dict[str, np.ndarray]:
+        H, names = self.hidden_size, self.spec.gate_names
+        params = {}
         for k in range(self.num_layers):
             fan_in = self.input_size if k == 0 else H
-            w_ih, w_hh, b_ih, b_hh = _init.init_layer(rng, init, self.gates, H, fan_in)
-            if forget_bias is not None:
-                _init.set_forget_bias(b_ih, b_hh, H, forget_bias)
-            if chrono_tmax is not None:
-                _init.set_chrono(rng, b_ih, b_hh, H, chrono_tmax)
-            if spectral_radius is not None:
-                _init.rescale_spectral_radius(w_hh, H, spectral_radius)
+            w_ih, w_hh, b_ih, b_hh = _init.init_layer(rng, a["init"], self.gates, H, fan_in)
+            if a["forget_bias"] is not None:
+                _init.set_forget_bias(b_ih, b_hh, H, a["forget_bias"], names)
+            if a["chrono_tmax"] is not None:
+                _init.set_chrono(rng, b_ih, b_hh, H, a["chrono_tmax"], names)
+            if a["spectral_radius"] is not None:
+                _init.rescale_spectral_radius(w_hh, H, a["spectral_radius"])
             for name, value in (
                 ("weight_ih", w_ih),
                 ("weight_hh", w_hh),
                 ("bias_ih", b_ih),
                 ("bias_hh", b_hh),
             ):
-                self.params[f"{name}_l{k}"] = np.ascontiguousarray(value, dtype=dtype)
+                params[f"{name}_l{k}"] = np.ascontiguousarray(value, dtype=self.dtype)
+        return params
 
     # ------------------------------------------------------------------ checks
     def _check_array(self, name, a, shape):
@@ -194,50 +237,33 @@ class Network:
         """x (T, B, I) -> (out (T, B, H) the top layer's h_1..h_T (read-only view), cache)."""
         x = self._check_x(x)
         T, B, _ = x.shape
-        if c0 is not None and self.cell != "lstm":
+        has_c = self.spec.has_cell_state
+        if c0 is not None and not has_c:
             raise ValueError(f"c0 applies to cell 'lstm' only, not {self.cell!r}")
         h0 = self._state("h0", h0, B)
-        c0 = self._state("c0", c0, B) if self.cell == "lstm" else None
+        c0 = self._state("c0", c0, B) if has_c else None
         H, G, dt = self.hidden_size, self.gates, self.dtype
         cache = Cache(x=x, h=[], c=[], gates=[], extra=[])
         inp = x
-        for k in range(self.num_layers):
-            p = self._layer(k)
-            xp = self._buffer("xp", (T, B, G * H))  # (T, B, G*H)
-            np.dot(inp.reshape(T * B, -1), p["w_ih"].T, xp.reshape(T * B, G * H))
-            h = np.empty((T + 1, B, H), dtype=dt)
-            h[0] = h0[k]
-            gates = np.empty((T, B, G * H), dtype=dt)
-            c = extra = None
-            if self.cell == "rnn":
-                xp += p["b_ih"] + p["b_hh"]
-                rnn.forward(xp, p["w_hh"].T.copy(), h, self.nonlinearity == "relu")
-                gates = h[1:]
-            elif self.cell == "lstm":
-                xp += p["b_ih"] + p["b_hh"]
-                c = np.empty((T + 1, B, H), dtype=dt)
-                c[0] = c0[k]
-                lstm.forward(xp, p["w_hh"].T.copy(), h, c, gates)
-            elif self.reset_after:
-                xp += p["b_ih"]
-                xp[..., : 2 * H] += p["b_hh"][: 2 * H]
-                extra = np.empty((T, B, H), dtype=dt)
-                gru.forward_reset_after(
-                    xp, p["w_hh"].T.copy(), p["b_hh"][2 * H :].copy(), h, gates, extra
-                )
-            else:
-                xp += p["b_ih"] + p["b_hh"]
-                extra = np.empty((T, B, H), dtype=dt)
-                w_rz_t = p["w_hh"][: 2 * H].T.copy()
-                w_n_t = p["w_hh"][2 * H :].T.copy()
-                gru.forward_reset_before(xp, w_rz_t, w_n_t, h, gates, extra)
-            cache.h.append(h)
-            cache.c.append(c)
-            cache.gates.append(gates)
-            cache.extra.append(extra)
-            inp = h[1:]
+        with parallel.compute(B) as run:
+            for k in range(self.num_layers):
+                p = self._layer(k)
+                xp = self._buffer("xp", (T, B, G * H))  # (T, B, G*H)
+                np.dot(inp.reshape(T * B, -1), p["w_ih"].T, xp.reshape(T * B, G * H))
+                h = np.empty((T + 1, B, H), dtype=dt)
+                h[0] = h0[k]
+                c = None
+                if has_c:
+                    c = np.empty((T + 1, B, H), dtype=dt)
+                    c[0] = c0[k]
+                gates, extra = self.spec.forward_layer(p, self.options, xp, h, c, run)
+                cache.h.append(h)
+                cache.c.append(c)
+                cache.gates.append(gates)
+                cache.extra.append(extra)
+                inp = h[1:]
         cache.h_n = np.stack([h[T] for h in cache.h])
-        if self.cell == "lstm":
+        if has_c:
             cache.c_n = np.stack([c[T] for c in cache.c])
         out = cache.h[-1][1:]
         out.flags.writeable = False
@@ -263,61 +289,41 @@ class Network:
         """
         T, B, _ = cache.x.shape
         H, G, L = self.hidden_size, self.gates, self.num_layers
+        has_c = self.spec.has_cell_state
         d_out = self._check_array("d_out", d_out, (T, B, H))
-        if dc_n is not None and self.cell != "lstm":
+        if dc_n is not None and not has_c:
             raise ValueError(f"dc_n applies to cell 'lstm' only, not {self.cell!r}")
         dh_n = self._state("dh_n", dh_n, B)
-        dc_n = self._state("dc_n", dc_n, B) if self.cell == "lstm" else None
+        dc_n = self._state("dc_n", dc_n, B) if has_c else None
         grads: dict[str, np.ndarray] = {}
         dh0 = np.empty((L, B, H), dtype=self.dtype)
-        dc0 = np.empty((L, B, H), dtype=self.dtype) if self.cell == "lstm" else None
+        dc0 = np.empty((L, B, H), dtype=self.dtype) if has_c else None
         dh_norms = np.empty((L, T), dtype=np.float64)
+        dh_sq = np.empty((T, B), dtype=np.float64)  # per row: sum over units of dh_t^2
         dh_out = d_out
-        for k in range(L - 1, -1, -1):
-            p = self._layer(k)
-            h, gates, extra = cache.h[k], cache.gates[k], cache.extra[k]
-            inp = cache.x if k == 0 else cache.h[k - 1][1:]
-            da = self._buffer("da", (T, B, G * H))  # dL/d(input pre-activations)
-            da_h = da  # dL/d(recurrent pre-activations), differs for gru
-            h_rec_in = h[:-1]  # the input of W_hh at each step
-            if self.cell == "rnn":
-                dh0[k] = rnn.backward(
-                    h, p["w_hh"], dh_out, dh_n[k], self.nonlinearity == "relu", da, dh_norms[k]
+        with parallel.compute(B) as run:
+            for k in range(L - 1, -1, -1):
+                p = self._layer(k)
+                inp = cache.x if k == 0 else cache.h[k - 1][1:]
+                da = self._buffer("da", (T, B, G * H))  # dL/d(input pre-activations)
+                state = (cache.h[k], cache.c[k], cache.gates[k], cache.extra[k])
+                dc_n_k = dc_n[k] if has_c else None
+                lg = self.spec.backward_layer(
+                    p, self.options, *state, dh_out, dh_n[k], dc_n_k, da, self._buffer, dh_sq, run
                 )
-            elif self.cell == "lstm":
-                dh0[k], dc0[k] = lstm.backward(
-                    gates, cache.c[k], p["w_hh"], dh_out, dh_n[k], dc_n[k], da, dh_norms[k]
-                )
-            elif self.reset_after:
-                da_h = self._buffer("da_h", (T, B, G * H))
-                dh0[k] = gru.backward_reset_after(
-                    h, gates, extra, p["w_hh"], dh_out, dh_n[k], da, da_h, dh_norms[k]
-                )
-            else:
-                w_rz, w_n = p["w_hh"][: 2 * H], p["w_hh"][2 * H :]
-                dh0[k] = gru.backward_reset_before(
-                    h, gates, w_rz, w_n, dh_out, dh_n[k], da, dh_norms[k]
-                )
-            da2 = da.reshape(T * B, G * H)
-            grads[f"weight_ih_l{k}"] = np.dot(da2.T, inp.reshape(T * B, -1))
-            grads[f"bias_ih_l{k}"] = da2.sum(axis=0)
-            if self.cell == "gru" and not self.reset_after:
-                # W_hr, W_hz act on h_{t-1}; W_hn acts on r * h_{t-1}
-                w_grad = np.empty((G * H, H), dtype=self.dtype)
-                w_grad[: 2 * H] = np.dot(da2[:, : 2 * H].T, h_rec_in.reshape(T * B, H))
-                w_grad[2 * H :] = np.dot(da2[:, 2 * H :].T, extra.reshape(T * B, H))
-                grads[f"weight_hh_l{k}"] = w_grad
-                grads[f"bias_hh_l{k}"] = grads[f"bias_ih_l{k}"].copy()
-            else:
-                dah2 = da_h.reshape(T * B, G * H)
-                grads[f"weight_hh_l{k}"] = np.dot(dah2.T, h_rec_in.reshape(T * B, H))
-                grads[f"bias_hh_l{k}"] = (
-                    dah2.sum(axis=0) if da_h is not da else grads[f"bias_ih_l{k}"].copy()
-                )
-            dh_out = np.dot(da2, p["w_ih"]).reshape(T, B, -1)  # dL/d(input of layer k)
+                dh_norms[k] = np.sqrt(dh_sq.sum(axis=1))
+                dh0[k] = lg.h0
+                if has_c:
+                    dc0[k] = lg.c0
+                da2 = da.reshape(T * B, G * H)
+                grads[f"weight_ih_l{k}"] = np.dot(da2.T, inp.reshape(T * B, -1))
+                grads[f"bias_ih_l{k}"] = lg.b_ih
+                grads[f"weight_hh_l{k}"] = lg.w_hh
+                grads[f"bias_hh_l{k}"] = lg.b_hh
+                dh_out = np.dot(da2, p["w_ih"]).reshape(T, B, -1)  # dL/d(input of layer k)
         grads["x"] = dh_out
         grads["h0"] = dh0
-        if self.cell == "lstm":
+        if has_c:
             grads["c0"] = dc0
         cache.dh_norms = dh_norms
         return grads

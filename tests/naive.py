@@ -1,4 +1,5 @@
-"""Slow, obviously correct NumPy references: one step at a time, straight from cells.md."""
+"""Slow, obviously correct NumPy references: one step at a time, straight from the equations
+in docs/cells.md (PyTorch's gate order and bias placement)."""
 
 import numpy as np
 

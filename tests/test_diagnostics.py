@@ -11,6 +11,7 @@ from cells import IDS, VARIANTS
 
 from rnnbench import Network
 from rnnbench import diagnostics as D
+from rnnbench.cells import CELL_SPECS
 from rnnbench.init import orthogonal
 
 T, H = 50, 16
@@ -242,7 +243,7 @@ def test_spectral_radius_of_a_rescaled_network_is_reported(cell, rho):
     if cell == "rnn":
         assert set(sr["name"]) == {"weight_hh_l0", "weight_hh_l1"}
     else:
-        assert f"weight_hh_l1:{D.GATE_NAMES[cell][-1]}" in set(sr["name"])
+        assert f"weight_hh_l1:{CELL_SPECS[cell].gate_names[-1]}" in set(sr["name"])
     sv = df[(df["quantity"] == "max_singular_value") & (df["name"] == "weight_hh_l1")]
     w = net.params["weight_hh_l1"]
     assert float(sv["value"].iloc[0]) == pytest.approx(np.linalg.svd(w, compute_uv=False)[0])

@@ -5,7 +5,7 @@ import pytest
 from cells import IDS, VARIANTS
 from naive import forward as naive_forward
 
-from rnnbench import Network
+from rnnbench import Network, num_threads
 
 
 def make_problem(cell, opt, T, B, I=2, H=3, L=2, seed=0, dtype=np.float64):
@@ -31,10 +31,17 @@ def test_forward_matches_naive_reference(cell, opt, T, B):
         assert cache.c_n is None
 
 
+@pytest.mark.parametrize("threads", [1, 2], ids=["threads1", "threads2"])
 @pytest.mark.parametrize("cell,opt", VARIANTS, ids=IDS)
 @pytest.mark.parametrize("T,B", [(1, 1), (5, 3)])
-def test_backward_matches_central_finite_differences(cell, opt, T, B):
-    """L = sum(out * d_out) + sum(h_n * dh_n) (+ sum(c_n * dc_n)); every input checked."""
+def test_backward_matches_central_finite_differences(cell, opt, T, B, threads):
+    """L = sum(out * d_out) + sum(h_n * dh_n) (+ sum(c_n * dc_n)); every input checked, with
+    the batch split over `threads` row blocks (the same tolerances)."""
+    with num_threads(threads):
+        _check_finite_differences(cell, opt, T, B)
+
+
+def _check_finite_differences(cell, opt, T, B):
     net, x, h0, c0, rng = make_problem(cell, opt, T, B)
     L_, H = net.num_layers, net.hidden_size
     d_out = rng.standard_normal((T, B, H))

@@ -121,6 +121,7 @@ def test_spectral_radius_rescaling(cell, rho):
         ),
         (("rnn", 3, 4), {"spectral_radius": -1.0}, ValueError, "spectral_radius must be"),
         (("rnn", 3, 4), {"spectral_radius": float("nan")}, ValueError, "spectral_radius must be"),
+        (("rnn", 3, 4), {"seed": -1}, ValueError, "seed must be an integer >= 0, got -1"),
     ],
 )
 def test_bad_construction_names_the_argument(args, kwargs, exc, match):

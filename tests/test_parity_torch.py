@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from oracle import import_torch
 
-from rnnbench import Network
+from rnnbench import Network, num_threads
 
 torch = import_torch()
 
@@ -71,10 +71,12 @@ def parity_errors(cell, opt, L, T, B, dtype, I=5, H=16, seed=0):
     return errors
 
 
+@pytest.mark.parametrize("threads", [1, 2], ids=["threads1", "threads2"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("L,T,B", SHAPES, ids=[f"L{s[0]}-T{s[1]}-B{s[2]}" for s in SHAPES])
 @pytest.mark.parametrize("cell,opt", CELLS, ids=CELL_IDS)
-def test_outputs_and_every_gradient_match_pytorch(cell, opt, L, T, B, dtype):
-    errors = parity_errors(cell, opt, L, T, B, dtype)
+def test_outputs_and_every_gradient_match_pytorch(cell, opt, L, T, B, dtype, threads):
+    with num_threads(threads):  # the same tolerance at every thread count
+        errors = parity_errors(cell, opt, L, T, B, dtype)
     worst = max(errors, key=errors.get)
     assert errors[worst] <= TOLERANCE[dtype], f"{worst}: relative error {errors[worst]:.2e}"

@@ -16,8 +16,9 @@ Numba's cache is keyed on the kernel's own source file: after editing `_math.py`
 
 Where Numba cannot write its cache (``NUMBA_CACHE_DIR`` unwritable, or no writable location at
 all) the kernels are compiled without a cache, with one warning: `CACHE` is False then, and every
-``@njit`` of the package takes ``cache=CACHE``. Numba itself would otherwise silently fall back
-to ``__pycache__`` in the source tree, or refuse to import the kernels.
+compiled function of the package, which all go through `jit` (a test greps the package for any
+other ``njit``/``fastmath``), takes it. Numba itself would otherwise silently fall back to
+``__pycache__`` in the source tree, or refuse to import the kernels.
 """
 
 import logging
@@ -57,7 +58,7 @@ def _cache_problem() -> str | None:
 
 
 _PROBLEM = _cache_problem()
-CACHE = _PROBLEM is None  # every njit of the package: cache=CACHE
+CACHE = _PROBLEM is None  # every compiled function of the package: cache=CACHE
 if _PROBLEM:
     log.warning("%s: compiling the kernels without a cache", _PROBLEM)
 
@@ -69,6 +70,15 @@ JIT_OPTIONS = {
 }
 
 
-def jit(fn):
-    """Compile `fn` with the project's shared Numba options."""
-    return numba.njit(**JIT_OPTIONS)(fn)
+def jit(fn=None, **overrides):
+    """Compile `fn` with the project's shared Numba options: ``@jit`` or ``@jit(nogil=False)``.
+
+    `overrides` replace single options (e.g. ``inline="always"``); a `fastmath` override may
+    only narrow the policy above, never add flags that assume no NaN or inf.
+    """
+    options = {**JIT_OPTIONS, **overrides}
+    extra = set(options["fastmath"] if options["fastmath"] is not True else {"fast"})
+    if extra - JIT_OPTIONS["fastmath"]:
+        raise ValueError(f"fastmath flags {sorted(extra)} go beyond the policy {{'contract'}}")
+    compile_ = numba.njit(**options)
+    return compile_ if fn is None else compile_(fn)

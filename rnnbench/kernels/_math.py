@@ -23,10 +23,10 @@ never promote to float64.
 """
 
 import numpy as np
-from numba import njit, types
+from numba import types
 from numba.extending import overload
 
-from rnnbench.kernels._jit import CACHE
+from rnnbench.kernels._jit import jit
 
 # ---------------------------------------------------------------- float64 constants
 _LOG2E = 1.4426950408889634
@@ -52,7 +52,7 @@ _TF3, _TF4 = _F(1.33314422036e-1), _F(-3.33332819422e-1)
 _HALF_F, _ONE_F, _TWO_F, _ZERO_F, _SMALL_F = _F(0.5), _F(1.0), _F(2.0), _F(0.0), _F(0.625)
 
 
-@njit(cache=CACHE, error_model="numpy", fastmath={"contract"})
+@jit
 def _exp_neg_f64(v):
     """exp(v) for v <= 0 (NaN: undefined here, the callers select it back)."""
     v = v if v > _EXP_MIN else _EXP_MIN
@@ -80,7 +80,7 @@ def _exp_neg_f64(v):
     return (p * s1) * s2
 
 
-@njit(cache=CACHE, error_model="numpy", fastmath={"contract"})
+@jit
 def _exp_neg_f32(v):
     v = v if v > _EXP_MIN_F else _EXP_MIN_F
     k = np.floor(v * _LOG2E_F + _HALF_F)
@@ -101,7 +101,7 @@ def _exp_neg_f32(v):
     return (p * s1) * s2
 
 
-@njit(cache=CACHE, error_model="numpy", fastmath={"contract"})
+@jit
 def _sigmoid_f64(x):
     e = _exp_neg_f64(-abs(x))
     s = 1.0 / (1.0 + e)
@@ -109,7 +109,7 @@ def _sigmoid_f64(x):
     return s if x == x else x
 
 
-@njit(cache=CACHE, error_model="numpy", fastmath={"contract"})
+@jit
 def _sigmoid_f32(x):
     e = _exp_neg_f32(-abs(x))
     s = _ONE_F / (_ONE_F + e)
@@ -117,7 +117,7 @@ def _sigmoid_f32(x):
     return s if x == x else x
 
 
-@njit(cache=CACHE, error_model="numpy", fastmath={"contract"})
+@jit
 def _tanh_f64(x):
     ax = abs(x)
     e = _exp_neg_f64(-2.0 * ax)
@@ -131,7 +131,7 @@ def _tanh_f64(x):
     return t if x == x else x
 
 
-@njit(cache=CACHE, error_model="numpy", fastmath={"contract"})
+@jit
 def _tanh_f32(x):
     ax = abs(x)
     e = _exp_neg_f32(-_TWO_F * ax)
@@ -141,6 +141,24 @@ def _tanh_f32(x):
     small = ((((_TF0 * z + _TF1) * z + _TF2) * z + _TF3) * z + _TF4) * z * x + x
     t = small if ax < _SMALL_F else big
     return t if x == x else x
+
+
+@jit
+def sum_of(v):
+    """sum of a 1-D float64 array in a fixed order: four interleaved partial sums, then
+    (s0 + s1) + (s2 + s3). Four chains instead of one (the adds pipeline), and the same bits
+    whatever the caller's batch split (the kernels sum each row's dh^2 with it)."""
+    n = v.shape[0]
+    m = n - n % 4
+    s0 = s1 = s2 = s3 = 0.0
+    for j in range(0, m, 4):
+        s0 += v[j]
+        s1 += v[j + 1]
+        s2 += v[j + 2]
+        s3 += v[j + 3]
+    for j in range(m, n):
+        s0 += v[j]
+    return (s0 + s1) + (s2 + s3)
 
 
 def sigmoid(x):

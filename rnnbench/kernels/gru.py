@@ -17,13 +17,14 @@ Backward, with dh_t the total gradient reaching h_t:
                         dh_{t-1} = dh_t z + d(rh) r + [da_r, da_z] [W_hr; W_hz]
 
 The time loops do the recurrent GEMMs with BLAS and call per-step functions for the element-wise
-part, with one array view per gate block, so that it vectorizes (see `lstm.py`).
+part, with one array view per gate block, so that it vectorizes, and compute the batch rows
+[b0, b1) only (see `lstm.py`).
 """
 
 import numpy as np
 
 from ._jit import jit
-from ._math import sigmoid, tanh
+from ._math import sigmoid, sum_of, tanh
 
 
 @jit
@@ -55,27 +56,29 @@ def _forward_after_step(a, x_t, b_hn, h_prev, h_t, g_t, hn_t):
 
 
 @jit
-def forward_reset_after(xp, w_hh_t, b_hn, h, gates, hn):
-    """reset_after=True; h[0] holds h_0 on entry.
+def forward_reset_after(xp, w_hh_t, b_hn, h, gates, hn, b0, b1):
+    """reset_after=True, rows [b0, b1); h[0] holds h_0 on entry.
 
     xp: (T, B, 3H) = x W_ih^T + b_ih + [b_hr, b_hz, 0]; w_hh_t: (H, 3H) = W_hh^T; b_hn: (H,);
     h: (T + 1, B, H); gates: (T, B, 3H) receives [r, z, n]; hn: (T, B, H) receives
     h_{t-1} W_hn^T + b_hn.
     """
     T, B, G = xp.shape
-    a = np.empty((B, G), dtype=xp.dtype)  # (B, 3H): h_{t-1} W_hh^T
+    rows = slice(b0, b1)
+    a = np.empty((b1 - b0, G), dtype=xp.dtype)  # (b1 - b0, 3H): h_{t-1} W_hh^T
     for t in range(T):
-        np.dot(h[t], w_hh_t, a)
-        _forward_after_step(a, xp[t], b_hn, h[t], h[t + 1], gates[t], hn[t])
+        np.dot(h[t, rows], w_hh_t, a)
+        _forward_after_step(
+            a, xp[t, rows], b_hn, h[t, rows], h[t + 1, rows], gates[t, rows], hn[t, rows]
+        )
 
 
 @jit
-def _backward_after_step(g_t, h_prev, hn_t, d_out_t, dh_rec, dx_t, dhh_t, direct, sq):
+def _backward_after_step(g_t, h_prev, hn_t, d_out_t, dh_rec, dx_t, dhh_t, direct, sq, dh_sq_t):
     """reset_after step back. Writes dx_t = [da_r, da_z, da_n], dhh_t = [da_r, da_z, r da_n]
-    (B, 3H), direct = dh_t z (B, H), sq (H,) = sum over b of dh_t^2."""
+    (B, 3H), direct = dh_t z (B, H), dh_sq_t (B,) = sum over j of dh_t^2 (sq: (H,) scratch)."""
     B, H = h_prev.shape
     one = h_prev.dtype.type(1)
-    sq[:] = 0.0
     for b in range(B):
         g_b = g_t[b]  # one view per gate block (see _forward_after_step)
         r_b, z_b, n_b = g_b[:H], g_b[H : 2 * H], g_b[2 * H :]
@@ -93,7 +96,7 @@ def _backward_after_step(g_t, h_prev, hn_t, d_out_t, dh_rec, dx_t, dhh_t, direct
             z = z_b[j]
             n = n_b[j]
             dh = out_b[j] + rec_b[j]
-            sq[j] += dh * dh
+            sq[j] = dh * dh
             da_n = dh * (one - z) * (one - n * n)
             da_z = dh * (h_prev_b[j] - n) * z * (one - z)
             da_r = da_n * hn_b[j] * r * (one - r)
@@ -104,25 +107,30 @@ def _backward_after_step(g_t, h_prev, hn_t, d_out_t, dh_rec, dx_t, dhh_t, direct
             dhh_z[j] = da_z
             dhh_n[j] = r * da_n
             direct_b[j] = dh * z
+        dh_sq_t[b] = sum_of(sq)
 
 
 @jit
-def backward_reset_after(h, gates, hn, w_hh, dh_out, dh_n, da_x, da_h, dh_norms):
-    """BPTT for reset_after=True; returns dL/dh_0 (B, H).
+def backward_reset_after(h, gates, hn, w_hh, dh_out, dh_n, da_x, da_h, dh_sq, dh0, b0, b1):
+    """BPTT for reset_after=True, rows [b0, b1).
 
-    Writes da_x: (T, B, 3H) = dL/d(xp) = [da_r, da_z, da_n] and da_h: (T, B, 3H) =
-    dL/d(h_{t-1} W_hh^T + b_hh) = [da_r, da_z, r da_n], and dh_norms: (T,) = ||dh_t||.
+    Writes da_x: (T, B, 3H) = dL/d(xp) = [da_r, da_z, da_n], da_h: (T, B, 3H) =
+    dL/d(h_{t-1} W_hh^T + b_hh) = [da_r, da_z, r da_n], dh_sq: (T, B) = sum over units of
+    dh_t^2, and dh0: (B, H) = dL/dh_0.
     """
     T, B, H = dh_out.shape
-    dh_rec = dh_n.copy()  # (B, H)
-    direct = np.empty_like(dh_rec)  # (B, H): dh_t * z, the path that skips W_hh
-    sq = np.empty(H, dtype=np.float64)  # (H,): sum over b of dh_t^2, per unit
+    rows = slice(b0, b1)
+    dh_rec = dh_n[rows].copy()  # (b1 - b0, H)
+    direct = np.empty_like(dh_rec)  # (b1 - b0, H): dh_t * z, the path that skips W_hh
+    sq = np.empty(H, dtype=np.float64)  # (H,): dh_t^2 of one row
     for t in range(T - 1, -1, -1):
-        _backward_after_step(gates[t], h[t], hn[t], dh_out[t], dh_rec, da_x[t], da_h[t], direct, sq)
-        dh_norms[t] = np.sqrt(np.sum(sq))
-        np.dot(da_h[t], w_hh, dh_rec)
+        _backward_after_step(
+            gates[t, rows], h[t, rows], hn[t, rows], dh_out[t, rows], dh_rec, da_x[t, rows],
+            da_h[t, rows], direct, sq, dh_sq[t, rows],
+        )
+        np.dot(da_h[t, rows], w_hh, dh_rec)
         dh_rec += direct
-    return dh_rec
+    dh0[rows] = dh_rec
 
 
 @jit
@@ -165,8 +173,8 @@ def _forward_before_n(a_n, x_t, h_prev, h_t, g_t):
 
 
 @jit
-def forward_reset_before(xp, w_rz_t, w_n_t, h, gates, rh):
-    """reset_after=False; h[0] holds h_0 on entry.
+def forward_reset_before(xp, w_rz_t, w_n_t, h, gates, rh, b0, b1):
+    """reset_after=False, rows [b0, b1); h[0] holds h_0 on entry.
 
     xp: (T, B, 3H) = x W_ih^T + b_ih + b_hh; w_rz_t: (H, 2H) = [W_hr; W_hz]^T; w_n_t: (H, H) =
     W_hn^T; h: (T + 1, B, H); gates: (T, B, 3H) receives [r, z, n]; rh: (T, B, H) receives
@@ -174,21 +182,22 @@ def forward_reset_before(xp, w_rz_t, w_n_t, h, gates, rh):
     """
     T, B, G = xp.shape
     H = G // 3
-    a_rz = np.empty((B, 2 * H), dtype=xp.dtype)
-    a_n = np.empty((B, H), dtype=xp.dtype)
+    rows = slice(b0, b1)
+    a_rz = np.empty((b1 - b0, 2 * H), dtype=xp.dtype)
+    a_n = np.empty((b1 - b0, H), dtype=xp.dtype)
     for t in range(T):
-        np.dot(h[t], w_rz_t, a_rz)
-        _forward_before_rz(a_rz, xp[t], h[t], gates[t], rh[t])
-        np.dot(rh[t], w_n_t, a_n)
-        _forward_before_n(a_n, xp[t], h[t], h[t + 1], gates[t])
+        np.dot(h[t, rows], w_rz_t, a_rz)
+        _forward_before_rz(a_rz, xp[t, rows], h[t, rows], gates[t, rows], rh[t, rows])
+        np.dot(rh[t, rows], w_n_t, a_n)
+        _forward_before_n(a_n, xp[t, rows], h[t, rows], h[t + 1, rows], gates[t, rows])
 
 
 @jit
-def _backward_before_zn(g_t, h_prev, d_out_t, dh_rec, da_n, da_rz, direct, sq):
-    """reset_before, first half of a step back: da_n, da_z, direct = dh z, sq = sum_b dh^2."""
+def _backward_before_zn(g_t, h_prev, d_out_t, dh_rec, da_n, da_rz, direct, sq, dh_sq_t):
+    """reset_before, first half of a step back: da_n, da_z, direct = dh z, and dh_sq_t (B,) =
+    sum over j of dh^2 (sq: (H,) scratch)."""
     B, H = h_prev.shape
     one = h_prev.dtype.type(1)
-    sq[:] = 0.0
     for b in range(B):
         g_b = g_t[b]  # one view per gate block (see _forward_after_step)
         z_b, n_b = g_b[H : 2 * H], g_b[2 * H :]
@@ -202,10 +211,11 @@ def _backward_before_zn(g_t, h_prev, d_out_t, dh_rec, da_n, da_rz, direct, sq):
             z = z_b[j]
             n = n_b[j]
             dh = out_b[j] + rec_b[j]
-            sq[j] += dh * dh
+            sq[j] = dh * dh
             da_n_b[j] = dh * (one - z) * (one - n * n)
             da_z_b[j] = dh * (h_prev_b[j] - n) * z * (one - z)
             direct_b[j] = dh * z
+        dh_sq_t[b] = sum_of(sq)
 
 
 @jit
@@ -234,25 +244,29 @@ def _backward_before_r(g_t, h_prev, d_rh, da_n, da_rz, direct, da_t):
 
 
 @jit
-def backward_reset_before(h, gates, w_rz, w_n, dh_out, dh_n, da, dh_norms):
-    """BPTT for reset_after=False; returns dL/dh_0 (B, H).
+def backward_reset_before(h, gates, w_rz, w_n, dh_out, dh_n, da, dh_sq, dh0, b0, b1):
+    """BPTT for reset_after=False, rows [b0, b1).
 
     w_rz: (2H, H) = [W_hr; W_hz]; w_n: (H, H) = W_hn. Writes da: (T, B, 3H) =
     [da_r, da_z, da_n] (the gradient of both the input and the recurrent pre-activations; the n
-    block's recurrent input is r * h_{t-1}) and dh_norms: (T,) = ||dh_t||.
+    block's recurrent input is r * h_{t-1}), dh_sq: (T, B) = sum over units of dh_t^2, and
+    dh0: (B, H) = dL/dh_0.
     """
     T, B, H = dh_out.shape
-    dh_rec = dh_n.copy()  # (B, H)
-    da_n = np.empty_like(dh_rec)  # (B, H)
-    d_rh = np.empty_like(dh_rec)  # (B, H): dL/d(r * h_{t-1})
-    da_rz = np.empty((B, 2 * H), dtype=h.dtype)
-    direct = np.empty_like(dh_rec)  # (B, H): dh z + d(rh) r
-    sq = np.empty(H, dtype=np.float64)  # (H,): sum over b of dh_t^2, per unit
+    rows = slice(b0, b1)
+    dh_rec = dh_n[rows].copy()  # (b1 - b0, H)
+    da_n = np.empty_like(dh_rec)  # (b1 - b0, H)
+    d_rh = np.empty_like(dh_rec)  # (b1 - b0, H): dL/d(r * h_{t-1})
+    da_rz = np.empty((b1 - b0, 2 * H), dtype=h.dtype)
+    direct = np.empty_like(dh_rec)  # (b1 - b0, H): dh z + d(rh) r
+    sq = np.empty(H, dtype=np.float64)  # (H,): dh_t^2 of one row
     for t in range(T - 1, -1, -1):
-        _backward_before_zn(gates[t], h[t], dh_out[t], dh_rec, da_n, da_rz, direct, sq)
-        dh_norms[t] = np.sqrt(np.sum(sq))
+        g_t, h_prev = gates[t, rows], h[t, rows]
+        _backward_before_zn(
+            g_t, h_prev, dh_out[t, rows], dh_rec, da_n, da_rz, direct, sq, dh_sq[t, rows]
+        )
         np.dot(da_n, w_n, d_rh)
-        _backward_before_r(gates[t], h[t], d_rh, da_n, da_rz, direct, da[t])
+        _backward_before_r(g_t, h_prev, d_rh, da_n, da_rz, direct, da[t, rows])
         np.dot(da_rz, w_rz, dh_rec)
         dh_rec += direct
-    return dh_rec
+    dh0[rows] = dh_rec

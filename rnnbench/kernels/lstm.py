@@ -21,12 +21,16 @@ BLAS and calls a per-step function for the element-wise part. Keeping that part 
 compiled function, with one array view per gate block, is what lets LLVM vectorize it (inlined
 into the loop next to the BLAS call it was left scalar, ~5x slower); see `_math.py` for the
 vectorizable sigmoid and tanh.
+
+Every time loop computes the batch rows [b0, b1) only (its last two arguments): the rows of a
+batch are independent, so `rnnbench.parallel` runs row blocks on separate threads. The squared
+gradient norms are summed per row (`dh_sq`), so the caller adds up any split the same way.
 """
 
 import numpy as np
 
 from ._jit import jit
-from ._math import sigmoid, tanh
+from ._math import sigmoid, sum_of, tanh
 
 
 @jit
@@ -59,28 +63,28 @@ def _forward_step(a, x_t, c_prev, c_t, h_t, g_t):
 
 
 @jit
-def forward(xp, w_hh_t, h, c, gates):
-    """Run the recurrence; h[0], c[0] hold h_0, c_0 on entry.
+def forward(xp, w_hh_t, h, c, gates, b0, b1):
+    """Run the recurrence for rows [b0, b1); h[0], c[0] hold h_0, c_0 on entry.
 
     xp: (T, B, 4H) input projection with both biases; w_hh_t: (H, 4H) = W_hh^T;
     h, c: (T + 1, B, H); gates: (T, B, 4H) receives the activations [i, f, g, o].
     """
     T, B, G = xp.shape
-    a = np.empty((B, G), dtype=xp.dtype)  # (B, 4H): h_{t-1} W_hh^T
+    rows = slice(b0, b1)
+    a = np.empty((b1 - b0, G), dtype=xp.dtype)  # (b1 - b0, 4H): h_{t-1} W_hh^T
     for t in range(T):
-        np.dot(h[t], w_hh_t, a)
-        _forward_step(a, xp[t], c[t], c[t + 1], h[t + 1], gates[t])
+        np.dot(h[t, rows], w_hh_t, a)
+        _forward_step(a, xp[t, rows], c[t, rows], c[t + 1, rows], h[t + 1, rows], gates[t, rows])
 
 
 @jit
-def _backward_step(g_t, c_prev, c_t, d_out_t, dh_rec, dc, da_t, sq):
+def _backward_step(g_t, c_prev, c_t, d_out_t, dh_rec, dc, da_t, sq, dh_sq_t):
     """One step back. g_t: (B, 4H) [i, f, g, o]; c_prev, c_t: (B, H); d_out_t: (B, H) the
     gradient from outside; dh_rec: (B, H) the gradient through W_hh from t + 1; dc: (B, H)
-    dL/dc_t from t + 1, overwritten with dL/dc_{t-1}; writes da_t: (B, 4H); sq: (H,) receives
-    sum over b of dh_t^2."""
+    dL/dc_t from t + 1, overwritten with dL/dc_{t-1}; writes da_t: (B, 4H) and dh_sq_t: (B,)
+    = sum over j of dh_t^2 per row (sq: (H,) scratch)."""
     B, H = c_t.shape
     one = c_t.dtype.type(1)
-    sq[:] = 0.0
     for b in range(B):
         g_b = g_t[b]  # one view per gate block (see _forward_step)
         i_b, f_b, g_blk, o_b = g_b[:H], g_b[H : 2 * H], g_b[2 * H : 3 * H], g_b[3 * H :]
@@ -97,7 +101,7 @@ def _backward_step(g_t, c_prev, c_t, d_out_t, dh_rec, dc, da_t, sq):
             g = g_blk[j]
             o = o_b[j]
             dh = out_b[j] + rec_b[j]
-            sq[j] += dh * dh
+            sq[j] = dh * dh
             tanh_c = tanh(c_b[j])
             dct = dc_b[j] + dh * o * (one - tanh_c * tanh_c)
             da_i[j] = dct * g * i * (one - i)
@@ -105,22 +109,28 @@ def _backward_step(g_t, c_prev, c_t, d_out_t, dh_rec, dc, da_t, sq):
             da_g[j] = dct * i * (one - g * g)
             da_o[j] = dh * tanh_c * o * (one - o)
             dc_b[j] = dct * f
+        dh_sq_t[b] = sum_of(sq)
 
 
 @jit
-def backward(gates, c, w_hh, dh_out, dh_n, dc_n, da, dh_norms):
-    """BPTT through one layer; returns (dL/dh_0, dL/dc_0), each (B, H).
+def backward(gates, c, w_hh, dh_out, dh_n, dc_n, da, dh_sq, dh0, dc0, b0, b1):
+    """BPTT through one layer for rows [b0, b1).
 
     gates: (T, B, 4H) activations; c: (T + 1, B, H); w_hh: (4H, H); dh_out: (T, B, H) gradient
     reaching each h_t from outside the recurrence; dh_n, dc_n: (B, H) gradients on h_T, c_T.
-    Writes da: (T, B, 4H) = dL/d[a_i, a_f, a_g, a_o] and dh_norms: (T,) = ||dh_t||.
+    Writes da: (T, B, 4H) = dL/d[a_i, a_f, a_g, a_o], dh_sq: (T, B) = sum over units of
+    dh_t^2, and dh0, dc0: (B, H) = dL/dh_0, dL/dc_0.
     """
     T, B, H = dh_out.shape
-    dh_rec = dh_n.copy()  # (B, H): dL/dh_t flowing back through W_hh from t + 1
-    dc = dc_n.copy()  # (B, H): dL/dc_t flowing back through f from t + 1
-    sq = np.empty(H, dtype=np.float64)  # (H,): sum over b of dh_t^2, per unit
+    rows = slice(b0, b1)
+    dh_rec = dh_n[rows].copy()  # (b1 - b0, H): dL/dh_t flowing back through W_hh from t + 1
+    dc = dc_n[rows].copy()  # (b1 - b0, H): dL/dc_t flowing back through f from t + 1
+    sq = np.empty(H, dtype=np.float64)  # (H,): dh_t^2 of one row
     for t in range(T - 1, -1, -1):
-        _backward_step(gates[t], c[t], c[t + 1], dh_out[t], dh_rec, dc, da[t], sq)
-        dh_norms[t] = np.sqrt(np.sum(sq))
-        np.dot(da[t], w_hh, dh_rec)
-    return dh_rec, dc
+        _backward_step(
+            gates[t, rows], c[t, rows], c[t + 1, rows], dh_out[t, rows], dh_rec, dc,
+            da[t, rows], sq, dh_sq[t, rows],
+        )
+        np.dot(da[t, rows], w_hh, dh_rec)
+    dh0[rows] = dh_rec
+    dc0[rows] = dc
