@@ -106,6 +106,25 @@ class TemporalOrderTaskConfig:
 
 
 @dataclass
+class MultiplicationTaskConfig:
+    name: str = "multiplication"
+    seq_len: int = 100
+    convention: str = "hochreiter1997"
+
+
+@dataclass
+class EmbeddedReberTaskConfig:
+    name: str = "embedded_reber"
+    seq_len: int = 50
+
+
+@dataclass
+class SelectiveCopyTaskConfig:
+    name: str = "selective_copy"
+    seq_len: int = 100
+
+
+@dataclass
 class SGDConfig:  # torch.optim.SGD defaults, but lr 1e-2 (Pascanu et al. 2013) instead of 1e-3
     name: str = "sgd"
     lr: float = 1e-2
@@ -187,6 +206,9 @@ def register_configs() -> None:
         ("schema/task", "copy", CopyTaskConfig),
         ("schema/task", "adding", AddingTaskConfig),
         ("schema/task", "temporal_order", TemporalOrderTaskConfig),
+        ("schema/task", "multiplication", MultiplicationTaskConfig),
+        ("schema/task", "embedded_reber", EmbeddedReberTaskConfig),
+        ("schema/task", "selective_copy", SelectiveCopyTaskConfig),
         ("schema/optim", "sgd", SGDConfig),
         ("schema/optim", "rmsprop", RMSpropConfig),
         ("schema/optim", "adam", AdamConfig),
@@ -391,6 +413,7 @@ TASK_RULES: dict[str, dict[str, Any]] = {
     "copy": {"convention": Choice(("arjovsky2016",)), "variable_delay": Bool()},
     "adding": {"convention": Choice(("le2015", "hochreiter1997"))},
     "temporal_order": {"convention": Choice(("hochreiter1997",))},
+    "multiplication": {"convention": Choice(("hochreiter1997", "le2015"))},
 }
 
 OPTIM_RULES: dict[str, dict[str, Any]] = {

@@ -8,14 +8,19 @@ import pytest
 from rnnbench.tasks import TASKS, Batch, make_task, task_options
 from rnnbench.tasks.temporal_order import B, E, X, Y
 
-ALL = ["copy", "adding", "temporal_order"]
+ALL = ["copy", "adding", "temporal_order", "multiplication", "embedded_reber", "selective_copy"]
 VARIANTS = [
     ("copy", {}),
     ("copy", {"variable_delay": True}),
     ("adding", {}),
     ("adding", {"convention": "hochreiter1997"}),
     ("temporal_order", {}),
+    ("multiplication", {}),
+    ("multiplication", {"convention": "le2015"}),
+    ("embedded_reber", {}),
+    ("selective_copy", {}),
 ]
+REGRESSION = ("adding", "multiplication")  # MSE at the last step, float targets
 IDS = [f"{n}-{'-'.join(map(str, o.values())) or 'default'}" for n, o in VARIANTS]
 
 
@@ -45,6 +50,9 @@ def test_task_options_are_explicit():
     assert task_options("copy") == ("seq_len", "convention", "variable_delay")
     assert task_options("adding") == ("seq_len", "convention")
     assert task_options("temporal_order") == ("seq_len", "convention")
+    assert task_options("multiplication") == ("seq_len", "convention")
+    assert task_options("embedded_reber") == ("seq_len",)
+    assert task_options("selective_copy") == ("seq_len",)
 
 
 def assert_one_line_naming(excinfo, key):
@@ -68,6 +76,13 @@ def assert_one_line_naming(excinfo, key):
         ("adding", {"seq_len": 10, "convention": "arjovsky"}, "task.convention"),
         ("temporal_order", {"seq_len": 9}, "task.seq_len"),
         ("temporal_order", {"seq_len": 10, "convention": "x"}, "task.convention"),
+        ("multiplication", {"seq_len": 21}, "task.seq_len"),
+        ("multiplication", {"seq_len": 1, "convention": "le2015"}, "task.seq_len"),
+        ("multiplication", {"seq_len": 30, "convention": "x"}, "task.convention"),
+        ("embedded_reber", {"seq_len": 8}, "task.seq_len"),
+        ("embedded_reber", {"seq_len": 20, "convention": "x"}, "task.convention"),
+        ("selective_copy", {"seq_len": 9}, "task.seq_len"),
+        ("selective_copy", {"seq_len": 20, "variable_delay": True}, "task.variable_delay"),
     ],
 )
 def test_invalid_arguments_name_the_key(name, kwargs, key):
@@ -77,8 +92,9 @@ def test_invalid_arguments_name_the_key(name, kwargs, key):
 
 
 def test_min_seq_len_is_accepted():
-    for name, cls in TASKS.items():
-        make_task(name, seq_len=cls.min_seq_len).sample(rng(), 3)
+    for name, cls in TASKS.items():  # the class's minimum is the smallest over its conventions
+        opts = {"convention": "le2015"} if name in REGRESSION else {}
+        make_task(name, seq_len=cls.min_seq_len, **opts).sample(rng(), 3)
     task = make_task("adding", seq_len=22, convention="hochreiter1997")
     assert task.min_seq_len == 22
     task.sample(rng(), 3)
@@ -121,8 +137,12 @@ def test_shapes_dtypes(name, opts, dtype):
     assert b == 5 and i == task.input_size and batch.x.dtype == dtype
     if name == "copy":
         assert T == 60 and batch.target.shape == (60, 5) and batch.target.dtype == np.int64
-    elif name == "adding":
+    elif name == "selective_copy":
+        assert T == 51 and batch.target.shape == (51, 5) and batch.target.dtype == np.int64
+    elif name in REGRESSION:
         assert batch.target.shape == (5,) and batch.target.dtype == dtype
+    elif name == "embedded_reber":
+        assert T <= 40 and batch.target.shape == batch.x.shape and batch.target.dtype == dtype
     else:
         assert batch.target.shape == (5,) and batch.target.dtype == np.int64
     assert task.output_shape(batch) == ((T if task.loss_steps == "all" else 1), 5, task.output_size)
@@ -131,7 +151,8 @@ def test_shapes_dtypes(name, opts, dtype):
     assert type(loss) is float and np.isfinite(loss)
     assert dy.shape == y.shape and dy.dtype == dtype
     metrics = task.metrics(y, batch)
-    assert set(metrics) == {"loss", "accuracy"}
+    expected = {"loss", "accuracy"} | ({"string_accuracy"} if name == "embedded_reber" else set())
+    assert set(metrics) == expected
     assert all(type(v) is float for v in metrics.values())
     assert metrics["loss"] == pytest.approx(loss)
 
@@ -149,7 +170,7 @@ def test_deterministic_given_generator(name, opts):
 # --- copy -----------------------------------------------------------------------------------------
 
 
-# tasks.md lists 0.0403 for T = 500, but its own formula gives 10 ln 8 / 520 = 0.03999.
+# The values docs/tasks.md lists for the formula 10 ln 8 / (T + 20).
 @pytest.mark.parametrize(
     "T, expected", [(100, 0.1733), (200, 0.0945), (500, 0.0400), (1000, 0.0204), (2000, 0.0103)]
 )
@@ -347,7 +368,7 @@ def test_temporal_order_baseline():
 
 @pytest.mark.parametrize("name, opts", VARIANTS, ids=IDS)
 def test_loss_gradient_finite_differences(name, opts):
-    seq_len = 22 if opts.get("convention") == "hochreiter1997" else 10
+    seq_len = max(10, make_task(name, seq_len=100, **opts).min_seq_len)
     task = make_task(name, seq_len=seq_len, **opts)
     batch = task.sample(rng(3), 3)
     y = random_output(task, batch, seed=4) * 2.0
@@ -386,10 +407,16 @@ def test_loss_matches_torch(name, opts):
     y = random_output(task, batch, seed=6)
     loss, dy = task.loss(y, batch)
     yt = torch.tensor(y, dtype=torch.float64, requires_grad=True)
-    if name == "adding":
+    if name in REGRESSION:
         ref = torch.nn.functional.mse_loss(yt.reshape(-1), torch.tensor(batch.target))
+    elif name == "embedded_reber":  # summed over the outputs, averaged over the scored steps
+        scored = torch.tensor(batch.target.any(-1))
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(
+            yt[scored], torch.tensor(batch.target)[scored], reduction="sum"
+        )
+        ref = bce / scored.sum()
     else:
-        target = batch.target if name == "copy" else batch.target[None]
+        target = batch.target if task.loss_steps == "all" else batch.target[None]
         o = task.output_size
         ref = torch.nn.functional.cross_entropy(yt.reshape(-1, o), torch.tensor(target).reshape(-1))
     ref.backward()

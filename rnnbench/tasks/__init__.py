@@ -12,9 +12,22 @@ import inspect
 from rnnbench.tasks.adding import AddingTask
 from rnnbench.tasks.base import Batch, Task
 from rnnbench.tasks.copy import CopyTask
+from rnnbench.tasks.embedded_reber import EmbeddedReberTask
+from rnnbench.tasks.multiplication import MultiplicationTask
+from rnnbench.tasks.selective_copy import SelectiveCopyTask
 from rnnbench.tasks.temporal_order import TemporalOrderTask
 
-TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (CopyTask, AddingTask, TemporalOrderTask)}
+TASKS: dict[str, type[Task]] = {
+    cls.name: cls
+    for cls in (
+        CopyTask,
+        AddingTask,
+        TemporalOrderTask,
+        MultiplicationTask,
+        EmbeddedReberTask,
+        SelectiveCopyTask,
+    )
+}
 
 
 def task_options(name: str) -> tuple[str, ...]:
@@ -41,6 +54,9 @@ __all__ = [
     "AddingTask",
     "Batch",
     "CopyTask",
+    "EmbeddedReberTask",
+    "MultiplicationTask",
+    "SelectiveCopyTask",
     "Task",
     "TemporalOrderTask",
     "make_task",

@@ -43,6 +43,36 @@ MIN_SEQ_LEN = {"le2015": 2, "hochreiter1997": 22}  # hochreiter1997: T//2 - 1 >=
 BASELINE = {"le2015": 1.0 / 6.0, "hochreiter1997": 1.0 / 24.0}
 
 
+def marked_pairs(
+    rng: np.random.Generator, T: int, b: int, convention: str, low: float, dtype: np.dtype
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The adding problem's input layout, values U[low, 1]: (x (L, B, 2), X1 (B,), X2 (B,)).
+
+    X1 and X2 are the marked values, read back from x (of `dtype`) so they equal what the
+    network sees.
+    """
+    cols = np.arange(b)
+    if convention == "le2015":
+        values = rng.uniform(low, 1.0, size=(T, b))  # (T, B)
+        i1 = rng.integers(0, T // 2, size=b)  # first half
+        i2 = rng.integers(T // 2, T, size=b)  # second half
+        markers = np.zeros((T, b))
+    else:
+        L = int(rng.integers(T, T + T // 10 + 1))  # one length per batch
+        values = rng.uniform(low, 1.0, size=(L, b))  # (L, B)
+        window = T // 2 - 1  # >= 10, so [0, 10) lies inside [0, window)
+        i1 = rng.integers(0, 10, size=b)
+        j = rng.integers(0, window - 1, size=b)
+        i2 = j + (j >= i1)  # uniform on [0, window) without i1
+        markers = np.zeros((L, b))
+        markers[0] = -1.0
+        markers[L - 1] = -1.0
+    markers[i1, cols] = 1.0
+    markers[i2, cols] = 1.0
+    x = np.stack([values, markers], axis=-1).astype(dtype)  # (L, B, 2)
+    return x, x[i1, cols, 0], x[i2, cols, 0]
+
+
 class AddingTask(Task):
     name = "adding"
     min_seq_len = 2  # smallest over conventions; the instance holds its convention's minimum
@@ -52,6 +82,8 @@ class AddingTask(Task):
     output_size = 1
     solve_metric = "loss"
     solve_threshold = 0.01
+    loss_units = "MSE"
+    value_low = {"le2015": 0.0, "hochreiter1997": -1.0}  # values U[low, 1]
 
     def __init__(self, seq_len: int = 100, *, convention: str = "le2015"):
         self.convention = check_choice("task.convention", convention, self.conventions)
@@ -71,29 +103,14 @@ class AddingTask(Task):
         rng = check_rng(rng)
         b = check_int("batch_size", batch_size, 1)
         dtype = check_dtype(dtype)
-        T = self.seq_len
-        cols = np.arange(b)
-        if self.convention == "le2015":
-            values = rng.uniform(0.0, 1.0, size=(T, b))  # (T, B)
-            i1 = rng.integers(0, T // 2, size=b)  # first half
-            i2 = rng.integers(T // 2, T, size=b)  # second half
-            markers = np.zeros((T, b))
-        else:
-            L = int(rng.integers(T, T + T // 10 + 1))  # one length per batch
-            values = rng.uniform(-1.0, 1.0, size=(L, b))  # (L, B)
-            window = T // 2 - 1  # >= 10, so [0, 10) lies inside [0, window)
-            i1 = rng.integers(0, 10, size=b)
-            j = rng.integers(0, window - 1, size=b)
-            i2 = j + (j >= i1)  # uniform on [0, window) without i1
-            markers = np.zeros((L, b))
-            markers[0] = -1.0
-            markers[L - 1] = -1.0
-        markers[i1, cols] = 1.0
-        markers[i2, cols] = 1.0
-        x = np.stack([values, markers], axis=-1).astype(dtype)  # (L, B, 2)
-        total = x[i1, cols, 0] + x[i2, cols, 0]  # (B,), from the values the network sees
-        target = total if self.convention == "le2015" else 0.5 + total / 4
-        return Batch(x=x, target=target.astype(dtype, copy=False))
+        low = self.value_low[self.convention]
+        x, x1, x2 = marked_pairs(rng, self.seq_len, b, self.convention, low, dtype)
+        return Batch(x=x, target=self.combine(x1, x2).astype(dtype, copy=False))
+
+    def combine(self, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+        """The target from the two marked values (B,), (B,) -> (B,)."""
+        total = x1 + x2
+        return total if self.convention == "le2015" else 0.5 + total / 4
 
     def loss(self, y: np.ndarray, batch: Batch) -> tuple[float, np.ndarray]:
         """y: (1, B, 1) -> (MSE over the batch, dy (1, B, 1))."""

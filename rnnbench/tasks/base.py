@@ -133,7 +133,13 @@ class Task:
     Attributes every task exposes:
         name, min_seq_len, loss_steps ("all": score every step, y is (T, B, O);
         "last": score the last step only, y is (1, B, O)), input_size, output_size, seq_len,
-        baseline_loss (the analytic memoryless baseline), solve_metric, solve_threshold.
+        baseline_loss (the analytic memoryless baseline), baselines (every naive baseline by name,
+        the memoryless one included), solve_metric, solve_threshold, loss_units (the y-axis
+        label of the loss, e.g. "MSE").
+
+    Data: `sample` draws a training batch; `held_out` the evaluation set. Generated tasks draw
+    both from the same distribution; tasks backed by a data set draw them from its train and
+    test splits.
     """
 
     name: ClassVar[str]
@@ -143,6 +149,7 @@ class Task:
     output_size: int
     solve_metric: str  # key of metrics() that decides `solved`
     solve_threshold: float
+    loss_units: ClassVar[str] = "cross-entropy, nats"
 
     def __init__(self, seq_len: int):
         self.seq_len = check_int("task.seq_len", seq_len, self.min_seq_len)
@@ -160,6 +167,11 @@ class Task:
     def baseline_loss(self) -> float:
         raise NotImplementedError
 
+    @property
+    def baselines(self) -> dict[str, float]:
+        """Every naive baseline of the task by name; the memoryless one is `baseline_loss`."""
+        return {"memoryless": self.baseline_loss}
+
     def output_shape(self, batch: Batch) -> tuple[int, int, int]:
         """Shape (S, B, O) of the readout output that `loss` and `metrics` expect."""
         s = batch.seq_len if self.loss_steps == "all" else 1
@@ -167,6 +179,10 @@ class Task:
 
     def sample(self, rng: np.random.Generator, batch_size: int, dtype=np.float64) -> Batch:
         raise NotImplementedError
+
+    def held_out(self, rng: np.random.Generator, size: int, dtype=np.float64) -> Batch:
+        """The evaluation set: `size` fresh sequences (data-set tasks: from the test split)."""
+        return self.sample(rng, size, dtype)
 
     def loss(self, y: np.ndarray, batch: Batch) -> tuple[float, np.ndarray]:
         raise NotImplementedError
