@@ -125,6 +125,21 @@ class SelectiveCopyTaskConfig:
 
 
 @dataclass
+class DigitsTaskConfig:
+    name: str = "digits"
+    seq_len: int = 64
+    permuted: bool = False
+
+
+@dataclass
+class MNISTTaskConfig:
+    name: str = "mnist"
+    seq_len: int = 784
+    permuted: bool = False
+    path: str = "data/mnist"
+
+
+@dataclass
 class SGDConfig:  # torch.optim.SGD defaults, but lr 1e-2 (Pascanu et al. 2013) instead of 1e-3
     name: str = "sgd"
     lr: float = 1e-2
@@ -209,6 +224,8 @@ def register_configs() -> None:
         ("schema/task", "multiplication", MultiplicationTaskConfig),
         ("schema/task", "embedded_reber", EmbeddedReberTaskConfig),
         ("schema/task", "selective_copy", SelectiveCopyTaskConfig),
+        ("schema/task", "digits", DigitsTaskConfig),
+        ("schema/task", "mnist", MNISTTaskConfig),
         ("schema/optim", "sgd", SGDConfig),
         ("schema/optim", "rmsprop", RMSpropConfig),
         ("schema/optim", "adam", AdamConfig),
@@ -319,6 +336,15 @@ class Pair:
             self.item.check(f"{key}[{i}]", v)
 
 
+@dataclass(frozen=True)
+class Text:
+    """A non-empty string (a path the task checks itself)."""
+
+    def check(self, key: str, value: Any) -> None:
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{key} must be a non-empty string, got {_show(value)}")
+
+
 # A results root may not be (or lie inside) one of these: runs never write into the system.
 SYSTEM_DIRS = (
     "/bin",
@@ -414,6 +440,8 @@ TASK_RULES: dict[str, dict[str, Any]] = {
     "adding": {"convention": Choice(("le2015", "hochreiter1997"))},
     "temporal_order": {"convention": Choice(("hochreiter1997",))},
     "multiplication": {"convention": Choice(("hochreiter1997", "le2015"))},
+    "digits": {"permuted": Bool()},
+    "mnist": {"permuted": Bool(), "path": Text()},
 }
 
 OPTIM_RULES: dict[str, dict[str, Any]] = {

@@ -62,6 +62,7 @@ class Summary:
     config_hash: str
     max_steps: int | None = None  # train.steps
     final_eval: dict[str, float] = field(default_factory=dict)  # every eval metric, last eval
+    baselines: dict[str, float] = field(default_factory=dict)  # every naive baseline, by name
     loss_vs_baseline: float | None = None
     diverged_step: int | None = None
     cause: str | None = None  # why the run diverged
@@ -103,6 +104,7 @@ class Summary:
             final_eval_loss=final_loss,
             final_eval=p.final_eval,
             baseline_loss=baseline,
+            baselines=task.baselines if task is not None else {},
             loss_vs_baseline=final_loss / baseline if final_loss is not None and baseline else None,
             solved=bool(p.status == "completed" and task is not None and task.solved(p.final_eval)),
             wall_time_s=wall_s,
@@ -135,6 +137,8 @@ class Summary:
             f"{fmt(self.baseline_loss)}{f'  ({extra})' if extra else ''}"
             f"{'  SOLVED' if self.solved else '  not solved'}",
         ]
+        if len(self.baselines) > 1:
+            out.append("baselines: " + ", ".join(f"{k} {v:.4f}" for k, v in self.baselines.items()))
         if self.cause:
             out.append(f"diverged at step {self.diverged_step}: {self.cause}")
         rate = self.steps_per_s if self.steps_per_s is not None else float("nan")

@@ -133,7 +133,7 @@ def build(cfg: DictConfig) -> Job:
         optimizer=make_optimizer(cfg.optim.name, params, **optim_options(cfg)),
         dtype=dtype,
         rng=np.random.default_rng(data_seq),
-        eval_batch=task.sample(np.random.default_rng(eval_seq), cfg.train.eval_size, dtype),
+        eval_batch=task.held_out(np.random.default_rng(eval_seq), cfg.train.eval_size, dtype),
     )
     d = cfg.diagnostics
     if d.every > 0:

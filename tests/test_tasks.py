@@ -1,14 +1,25 @@
 """Task registry, data structure, targets, baselines, loss gradients and PyTorch parity."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
+from idx import write_mnist
 
 from rnnbench.tasks import TASKS, Batch, make_task, task_options
 from rnnbench.tasks.temporal_order import B, E, X, Y
 
-ALL = ["copy", "adding", "temporal_order", "multiplication", "embedded_reber", "selective_copy"]
+ALL = [
+    "copy",
+    "adding",
+    "temporal_order",
+    "multiplication",
+    "embedded_reber",
+    "selective_copy",
+    "digits",
+    "mnist",
+]
 VARIANTS = [
     ("copy", {}),
     ("copy", {"variable_delay": True}),
@@ -19,9 +30,32 @@ VARIANTS = [
     ("multiplication", {"convention": "le2015"}),
     ("embedded_reber", {}),
     ("selective_copy", {}),
+    ("digits", {}),
+    ("digits", {"permuted": True}),
+    ("mnist", {}),
 ]
 REGRESSION = ("adding", "multiplication")  # MSE at the last step, float targets
 IDS = [f"{n}-{'-'.join(map(str, o.values())) or 'default'}" for n, o in VARIANTS]
+
+
+MNIST_DIR = []  # the directory of the small IDX files, set once per session
+
+
+@pytest.fixture(autouse=True, scope="session")
+def small_mnist(tmp_path_factory):
+    MNIST_DIR.append(str(tmp_path_factory.mktemp("mnist")))
+    write_mnist(Path(MNIST_DIR[0]))
+
+
+def build(name, seq_len, **opts):
+    """make_task, with the image tasks' T rounded down to a divisor of their pixel count and
+    mnist reading the small files."""
+    cls = TASKS[name]
+    if hasattr(cls, "n_pixels"):
+        seq_len = max(d for d in range(1, seq_len + 1) if cls.n_pixels % d == 0)
+    if name == "mnist":
+        opts.setdefault("path", MNIST_DIR[0])
+    return make_task(name, seq_len=seq_len, **opts)
 
 
 def rng(seed=0):
@@ -39,10 +73,11 @@ def test_registry_names_and_attributes():
     assert sorted(TASKS) == sorted(ALL)
     for name, cls in TASKS.items():
         assert cls.name == name
-        task = make_task(name, seq_len=max(cls.min_seq_len, 30))
+        task = build(name, max(cls.min_seq_len, 30))
         assert task.loss_steps in ("all", "last")
         assert isinstance(task.input_size, int) and isinstance(task.output_size, int)
-        assert task.seq_len == max(cls.min_seq_len, 30)
+        if not hasattr(cls, "n_pixels"):  # image tasks: T rounded to a divisor by build()
+            assert task.seq_len == max(cls.min_seq_len, 30)
         assert make_task(name, **task.options).options == task.options
 
 
@@ -53,6 +88,8 @@ def test_task_options_are_explicit():
     assert task_options("multiplication") == ("seq_len", "convention")
     assert task_options("embedded_reber") == ("seq_len",)
     assert task_options("selective_copy") == ("seq_len",)
+    assert task_options("digits") == ("seq_len", "permuted")
+    assert task_options("mnist") == ("seq_len", "permuted", "path")
 
 
 def assert_one_line_naming(excinfo, key):
@@ -94,7 +131,7 @@ def test_invalid_arguments_name_the_key(name, kwargs, key):
 def test_min_seq_len_is_accepted():
     for name, cls in TASKS.items():  # the class's minimum is the smallest over its conventions
         opts = {"convention": "le2015"} if name in REGRESSION else {}
-        make_task(name, seq_len=cls.min_seq_len, **opts).sample(rng(), 3)
+        build(name, cls.min_seq_len, **opts).sample(rng(), 3)
     task = make_task("adding", seq_len=22, convention="hochreiter1997")
     assert task.min_seq_len == 22
     task.sample(rng(), 3)
@@ -102,7 +139,7 @@ def test_min_seq_len_is_accepted():
 
 @pytest.mark.parametrize("name", ALL)
 def test_invalid_sample_arguments(name):
-    task = make_task(name, seq_len=30)
+    task = build(name, 30)
     with pytest.raises(ValueError) as excinfo:
         task.sample(rng(), 0)
     assert_one_line_naming(excinfo, "batch_size")
@@ -115,7 +152,7 @@ def test_invalid_sample_arguments(name):
 
 @pytest.mark.parametrize("name", ALL)
 def test_wrong_output_shape_raises(name):
-    task = make_task(name, seq_len=30)
+    task = build(name, 30)
     batch = task.sample(rng(), 3)
     s, b, o = task.output_shape(batch)
     with pytest.raises(ValueError, match="shape"):
@@ -130,7 +167,7 @@ def test_wrong_output_shape_raises(name):
 @pytest.mark.parametrize("name, opts", VARIANTS, ids=IDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_shapes_dtypes(name, opts, dtype):
-    task = make_task(name, seq_len=40, **opts)
+    task = build(name, 40, **opts)
     batch = task.sample(rng(), 5, dtype)
     assert isinstance(batch, Batch)
     T, b, i = batch.x.shape
@@ -159,7 +196,7 @@ def test_shapes_dtypes(name, opts, dtype):
 
 @pytest.mark.parametrize("name, opts", VARIANTS, ids=IDS)
 def test_deterministic_given_generator(name, opts):
-    task = make_task(name, seq_len=40, **opts)
+    task = build(name, 40, **opts)
     a, b = task.sample(rng(7), 6), task.sample(rng(7), 6)
     np.testing.assert_array_equal(a.x, b.x)
     np.testing.assert_array_equal(a.target, b.target)
@@ -368,8 +405,8 @@ def test_temporal_order_baseline():
 
 @pytest.mark.parametrize("name, opts", VARIANTS, ids=IDS)
 def test_loss_gradient_finite_differences(name, opts):
-    seq_len = max(10, make_task(name, seq_len=100, **opts).min_seq_len)
-    task = make_task(name, seq_len=seq_len, **opts)
+    seq_len = max(10, build(name, 100, **opts).min_seq_len)
+    task = build(name, seq_len, **opts)
     batch = task.sample(rng(3), 3)
     y = random_output(task, batch, seed=4) * 2.0
     _, dy = task.loss(y, batch)
@@ -402,7 +439,7 @@ def test_softmax_cross_entropy_is_stable():
 @pytest.mark.parametrize("name, opts", VARIANTS, ids=IDS)
 def test_loss_matches_torch(name, opts):
     torch = pytest.importorskip("torch")
-    task = make_task(name, seq_len=30, **opts)
+    task = build(name, 30, **opts)
     batch = task.sample(rng(5), 7)
     y = random_output(task, batch, seed=6)
     loss, dy = task.loss(y, batch)

@@ -12,7 +12,9 @@ import inspect
 from rnnbench.tasks.adding import AddingTask
 from rnnbench.tasks.base import Batch, Task
 from rnnbench.tasks.copy import CopyTask
+from rnnbench.tasks.digits import DigitsTask
 from rnnbench.tasks.embedded_reber import EmbeddedReberTask
+from rnnbench.tasks.mnist import MNISTTask
 from rnnbench.tasks.multiplication import MultiplicationTask
 from rnnbench.tasks.selective_copy import SelectiveCopyTask
 from rnnbench.tasks.temporal_order import TemporalOrderTask
@@ -26,6 +28,8 @@ TASKS: dict[str, type[Task]] = {
         MultiplicationTask,
         EmbeddedReberTask,
         SelectiveCopyTask,
+        DigitsTask,
+        MNISTTask,
     )
 }
 
@@ -54,7 +58,9 @@ __all__ = [
     "AddingTask",
     "Batch",
     "CopyTask",
+    "DigitsTask",
     "EmbeddedReberTask",
+    "MNISTTask",
     "MultiplicationTask",
     "SelectiveCopyTask",
     "Task",
