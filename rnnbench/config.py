@@ -140,6 +140,18 @@ class MNISTTaskConfig:
 
 
 @dataclass
+class MackeyGlassTaskConfig:
+    name: str = "mackey_glass"
+    seq_len: int = 50
+    horizon: int = 10
+    ar_order: int = 10
+    tau: float = 17.0
+    beta: float = 0.2
+    gamma: float = 0.1
+    exponent: float = 10.0
+
+
+@dataclass
 class SGDConfig:  # torch.optim.SGD defaults, but lr 1e-2 (Pascanu et al. 2013) instead of 1e-3
     name: str = "sgd"
     lr: float = 1e-2
@@ -226,6 +238,7 @@ def register_configs() -> None:
         ("schema/task", "selective_copy", SelectiveCopyTaskConfig),
         ("schema/task", "digits", DigitsTaskConfig),
         ("schema/task", "mnist", MNISTTaskConfig),
+        ("schema/task", "mackey_glass", MackeyGlassTaskConfig),
         ("schema/optim", "sgd", SGDConfig),
         ("schema/optim", "rmsprop", RMSpropConfig),
         ("schema/optim", "adam", AdamConfig),
@@ -442,6 +455,14 @@ TASK_RULES: dict[str, dict[str, Any]] = {
     "multiplication": {"convention": Choice(("hochreiter1997", "le2015"))},
     "digits": {"permuted": Bool()},
     "mnist": {"permuted": Bool(), "path": Text()},
+    "mackey_glass": {
+        "horizon": Int(1, 1_000_000),
+        "ar_order": Int(1, 1_000_000),
+        "tau": Float(lo=0.0, lo_open=True),
+        "beta": Float(lo=0.0, lo_open=True),
+        "gamma": Float(lo=0.0, lo_open=True),
+        "exponent": Float(lo=0.0, lo_open=True),
+    },
 }
 
 OPTIM_RULES: dict[str, dict[str, Any]] = {

@@ -19,6 +19,7 @@ ALL = [
     "selective_copy",
     "digits",
     "mnist",
+    "mackey_glass",
 ]
 VARIANTS = [
     ("copy", {}),
@@ -33,8 +34,10 @@ VARIANTS = [
     ("digits", {}),
     ("digits", {"permuted": True}),
     ("mnist", {}),
+    ("mackey_glass", {}),
+    ("mackey_glass", {"horizon": 3, "ar_order": 5}),
 ]
-REGRESSION = ("adding", "multiplication")  # MSE at the last step, float targets
+REGRESSION = ("adding", "multiplication", "mackey_glass")  # MSE at the last step, float targets
 IDS = [f"{n}-{'-'.join(map(str, o.values())) or 'default'}" for n, o in VARIANTS]
 
 
@@ -55,6 +58,8 @@ def build(name, seq_len, **opts):
         seq_len = max(d for d in range(1, seq_len + 1) if cls.n_pixels % d == 0)
     if name == "mnist":
         opts.setdefault("path", MNIST_DIR[0])
+    if name == "mackey_glass":  # T >= ar_order (10 by default)
+        opts.setdefault("ar_order", min(seq_len, 10))
     return make_task(name, seq_len=seq_len, **opts)
 
 
@@ -90,6 +95,15 @@ def test_task_options_are_explicit():
     assert task_options("selective_copy") == ("seq_len",)
     assert task_options("digits") == ("seq_len", "permuted")
     assert task_options("mnist") == ("seq_len", "permuted", "path")
+    assert task_options("mackey_glass") == (
+        "seq_len",
+        "horizon",
+        "ar_order",
+        "tau",
+        "beta",
+        "gamma",
+        "exponent",
+    )
 
 
 def assert_one_line_naming(excinfo, key):
@@ -130,7 +144,7 @@ def test_invalid_arguments_name_the_key(name, kwargs, key):
 
 def test_min_seq_len_is_accepted():
     for name, cls in TASKS.items():  # the class's minimum is the smallest over its conventions
-        opts = {"convention": "le2015"} if name in REGRESSION else {}
+        opts = {"convention": "le2015"} if name in ("adding", "multiplication") else {}
         build(name, cls.min_seq_len, **opts).sample(rng(), 3)
     task = make_task("adding", seq_len=22, convention="hochreiter1997")
     assert task.min_seq_len == 22
@@ -189,6 +203,8 @@ def test_shapes_dtypes(name, opts, dtype):
     assert dy.shape == y.shape and dy.dtype == dtype
     metrics = task.metrics(y, batch)
     expected = {"loss", "accuracy"} | ({"string_accuracy"} if name == "embedded_reber" else set())
+    if name == "mackey_glass":  # a forecast: no accuracy
+        expected = {"loss"}
     assert set(metrics) == expected
     assert all(type(v) is float for v in metrics.values())
     assert metrics["loss"] == pytest.approx(loss)

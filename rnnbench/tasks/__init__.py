@@ -14,6 +14,7 @@ from rnnbench.tasks.base import Batch, Task
 from rnnbench.tasks.copy import CopyTask
 from rnnbench.tasks.digits import DigitsTask
 from rnnbench.tasks.embedded_reber import EmbeddedReberTask
+from rnnbench.tasks.mackey_glass import MackeyGlassTask
 from rnnbench.tasks.mnist import MNISTTask
 from rnnbench.tasks.multiplication import MultiplicationTask
 from rnnbench.tasks.selective_copy import SelectiveCopyTask
@@ -30,6 +31,7 @@ TASKS: dict[str, type[Task]] = {
         SelectiveCopyTask,
         DigitsTask,
         MNISTTask,
+        MackeyGlassTask,
     )
 }
 
@@ -61,6 +63,7 @@ __all__ = [
     "DigitsTask",
     "EmbeddedReberTask",
     "MNISTTask",
+    "MackeyGlassTask",
     "MultiplicationTask",
     "SelectiveCopyTask",
     "Task",
