@@ -8,6 +8,7 @@ import math
 import pytest
 from conftest import compose_config
 from hydra import initialize_config_dir
+from idx import write_mnist
 from omegaconf import OmegaConf
 
 from rnnbench import config as C
@@ -57,11 +58,13 @@ def test_job_directory_names_leave_out_paths_and_the_experiment(name):
     assert {"results_root", "+experiment", "experiment"} <= excluded
 
 
-def test_every_group_option_composes(hydra_init):
+def test_every_group_option_composes(hydra_init, tmp_path):
+    write_mnist(tmp_path)  # task=mnist checks that its data files exist
     for model in GROUPS["model"]:
         for task in GROUPS["task"]:
+            data = [f"task.path={tmp_path}"] if task == "mnist" else []
             for optim in GROUPS["optim"]:
-                check_overrides([f"model={model}", f"task={task}", f"optim={optim}"])
+                check_overrides([f"model={model}", f"task={task}", f"optim={optim}", *data])
 
 
 def test_required_keys_exist():
