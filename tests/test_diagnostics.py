@@ -273,12 +273,12 @@ def _fake_run(directory, cell, steps=(0, 5, 10), diverge_at=None, seed=0):
 
 
 def test_plots_are_drawn_from_the_tables(tmp_path):
-    from rnnbench import diagnostics_plots as P
+    from rnnbench.report import gradients as G
 
     _fake_run(tmp_path / "sweep" / "0", "rnn")
     _fake_run(tmp_path / "sweep" / "1", "lstm")
     _fake_run(tmp_path / "sweep" / "2", "rnn", diverge_at=7)
-    written = P.plot_directory(tmp_path / "sweep")
+    written = G.write(tmp_path / "sweep")
     names = {p.name for p in written}
     assert {"gradient_profile.png", "gradient_heatmap.png", "gradient_training.png"} <= names
     for p in written:
@@ -286,9 +286,9 @@ def test_plots_are_drawn_from_the_tables(tmp_path):
     rates = pd.read_csv(tmp_path / "sweep" / "gradient_rates.csv")
     assert len(rates) == 6 and rates["spectral_radius"].notna().all()
     # a single run: figures next to its own tables; the CLI entry point works
-    assert P.main([str(tmp_path / "sweep" / "1")]) == 0
+    assert G.main([str(tmp_path / "sweep" / "1")]) == 0
     assert (tmp_path / "sweep" / "1" / "gradient_profile.png").stat().st_size > 0
-    assert P.main([str(tmp_path / "nothing")]) == 2
+    assert G.main([str(tmp_path / "nothing")]) == 2
 
 
 def _compose(overrides):

@@ -345,8 +345,8 @@ def test_verdict_from_data_alone():
         "T = 100 (loss/baseline 0.30)." in text
     )
     assert (
-        "`rnn`: stayed at the memoryless baseline at T = 50 (loss/baseline 0.99); diverged "
-        "at T = 100." in text
+        "`rnn`: stayed at the memoryless baseline at T = 50 (loss/baseline 0.99); blew up "
+        "(diverged) at T = 100." in text  # issue 16 item 3: a diverged cell is a blow-up
     )
     assert "Winner: `gru`**, solving every seed up to T = 50 (others: `rnn` none)" in text
     assert "Fastest: `rnn` (150.0 steps/s averaged over T), 3.0x the slowest, `gru`" in text

@@ -1,7 +1,12 @@
-"""The comparison report: ``python -m rnnbench.report DIR [DIR ...] [--out DIR] [--strict]``.
+"""The reporting package: everything that turns the files runs wrote into tables and figures.
 
-Reads only what runs wrote (summary.json, config.yaml, metrics.parquet, grad_norms.parquet)
-and writes runs.csv, the figures (each next to its CSV) and a self-contained report.md.
+    python -m rnnbench.report DIR [DIR ...] [--out DIR] [--strict]   the comparison report
+    python -m rnnbench.report gradients DIR [--steps 0 -1]           the gradient figures
+
+Modules: `aggregate` (the one reader of run directories), `tables` (pure functions: runs ->
+DataFrames), `figures` and `markdown` (drawing and writing the report), `gradients` (the
+gradient-diagnostics numbers and figures), `run_figures` (the figures every run ends with),
+`style` (the one figure style), `files` (decoding and atomic writing).
 """
 
 from __future__ import annotations
@@ -16,12 +21,14 @@ __all__ = ["Problem", "Sweep", "build", "load"]
 def build(roots: list, out: str | Path | None = None) -> tuple[Path, Sweep]:
     """Aggregate the runs under `roots` and write the report into `out` (default: ROOT/report)."""
     from . import figures, markdown
+    from .files import write_csv
+    from .tables import add_variants
 
     sweep = load(roots)
     out = Path(out) if out is not None else Path(roots[0]) / "report"
     out.mkdir(parents=True, exist_ok=True)
-    runs = figures.add_variants(sweep.runs)
-    runs.to_csv(out / "runs.csv", index=False)
+    runs = add_variants(sweep.runs)
+    write_csv(out / "runs.csv", runs)
     products = figures.make_all(sweep, runs, out)
     path = markdown.write(out, sweep.roots, runs, products, sweep.problems)
     return path, sweep

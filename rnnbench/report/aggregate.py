@@ -1,4 +1,4 @@
-"""Read the run directories a sweep left on disk into tables; never re-run anything.
+"""The one reader of run directories: the report, the gradient figures and the studies use it.
 
 A *run directory* is any directory holding one of the files a run writes (``summary.json``,
 ``config.yaml``, ``metrics.parquet``, or Hydra's ``.hydra/``). Everything else under the given
@@ -6,32 +6,28 @@ roots (the sweep's ``multirun.yaml``, logs, an earlier report) is ignored.
 
 Every run becomes one row of `Sweep.runs`: the flattened resolved config (``model.cell``,
 ``task.seq_len``, ...), the summary keys, and a few derived columns (``run``, ``status``,
-``final_eval_accuracy``, ``error``). A run without ``summary.json`` is ``unfinished`` (still
-running, or killed before it could write one). A file that cannot be read, is truncated, has the
-wrong schema or is not ours is named once in `Sweep.problems` and skipped; nothing here raises on
-bad input. `--strict` (in ``__main__``) turns any problem into a clean failure.
+``final_eval_<metric>``, ``error``). A run without ``summary.json`` is ``unfinished`` (still
+running, or killed before it could write one). A file that cannot be read, is truncated, too
+large, has the wrong schema or is not ours is named once in `Sweep.problems` and skipped; a
+summary value of the wrong type is named and ignored (the run stays in the table). Nothing here
+raises on bad input; `--strict` (in ``__main__``) turns any problem into a clean failure.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
-import yaml
 
+from ..diagnostics import DIAGNOSTICS_FILE, GRAD_NORMS_FILE
 from ..runs import CONFIG_FILE, METRICS_FILE, STATUSES, SUMMARY_FILE
+from .files import Bad, flatten, read_mapping, read_table, read_text
 
-log = logging.getLogger(__name__)
-
-GRAD_NORMS_FILE = "grad_norms.parquet"  # written by rnnbench.diagnostics
 HYDRA_CONFIG = os.path.join(".hydra", "config.yaml")
 TRACEBACK_FILES = ("traceback.txt", "error.txt")  # a failed job's traceback, if the app left one
 
@@ -41,29 +37,56 @@ ALL_STATUSES = (*STATUSES, UNFINISHED, UNREADABLE)
 
 METRIC_SCHEMA = {"step": "integer", "split": "string", "metric": "string", "value": "floating"}
 GRAD_SCHEMA = {"step": "integer", "layer": "integer", "t": "integer", "norm": "floating"}
+DIAG_SCHEMA = {"step": "integer", "quantity": "string", "value": "floating"}
+DIAG_COLUMNS = ("step", "quantity", "layer", "name", "t", "value")
 RUN_MARKERS = (SUMMARY_FILE, CONFIG_FILE, METRICS_FILE, HYDRA_CONFIG)
+
+# The type of each summary.json key the report reads (None: the key may be null). Keys not
+# listed (added by newer runs) are taken as they are.
+_NUMBER, _INT = (int, float), (int,)
+SUMMARY_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
+    "cell": ((str,), False),
+    "task": ((str,), False),
+    "seq_len": (_INT, False),
+    "seed": (_INT, False),
+    "steps": (_INT, False),
+    "max_steps": (_INT, False),
+    "final_eval_loss": (_NUMBER, True),
+    "final_eval": ((dict,), True),
+    "baseline_loss": (_NUMBER, True),
+    "loss_vs_baseline": (_NUMBER, True),
+    "solved": ((bool,), False),
+    "wall_time_s": (_NUMBER, True),
+    "steps_per_s": (_NUMBER, True),
+    "diverged_step": (_INT, True),
+    "cause": ((str,), True),
+    "error": ((str,), True),
+    "hidden_size": (_INT, True),
+}
 
 
 @dataclass
 class Problem:
-    """A file the report could not use, and why (one line)."""
+    """A file (or a value in it) the report could not use, why, and what was done (one line)."""
 
     path: Path
     reason: str
+    action: str = "skipped"
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.reason}; skipped"
+        return f"{self.path}: {self.reason}; {self.action}"
 
 
 @dataclass
 class Sweep:
-    """All runs under some roots: `runs` (one row per run), `metrics` and `grad_norms` (long)."""
+    """All runs under some roots: `runs` (one row per run), and the long tables of their logs."""
 
     roots: list[Path]
     runs: pd.DataFrame
     metrics: pd.DataFrame  # run, step, split, metric, value
     grad_norms: pd.DataFrame  # run, step, layer, t, norm
     problems: list[Problem] = field(default_factory=list)
+    diagnostics: pd.DataFrame = field(default_factory=pd.DataFrame)  # run, *DIAG_COLUMNS
 
     @property
     def finished(self) -> pd.DataFrame:
@@ -75,7 +98,8 @@ class Sweep:
 
 
 def find_run_dirs(root: Path) -> list[Path]:
-    """Directories under `root` (itself included) holding a run's files, in sorted order."""
+    """Directories under `root` (itself included) holding a run's files, in sorted order.
+    Symbolic links to directories are not followed (a link loop cannot trap the walk)."""
     found = []
     for dirpath, dirnames, _ in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d != ".hydra" and not d.startswith(".submitit"))
@@ -88,80 +112,60 @@ def find_run_dirs(root: Path) -> list[Path]:
 # --------------------------------------------------------------------------------- readers
 
 
-class _Bad(Exception):
-    """A file that cannot be used; the message says why."""
+def _type_name(types: tuple[type, ...]) -> str:
+    return {_NUMBER: "a number", _INT: "an integer", (bool,): "true or false"}.get(
+        types, " or ".join(f"a {t.__name__}" for t in types)
+    )
 
 
-def _read_json_object(path: Path) -> dict[str, Any]:
-    def reject(token: str) -> Any:
-        raise _Bad(f"non-standard JSON token {token}")
-
-    try:
-        data = json.loads(path.read_text(), parse_constant=reject)
-    except UnicodeDecodeError as e:
-        raise _Bad("not a text file (foreign or corrupt)") from e
-    except json.JSONDecodeError as e:
-        raise _Bad(f"not valid JSON (truncated or corrupt: {e.msg} at line {e.lineno})") from e
-    if not isinstance(data, dict):
-        raise _Bad(f"expected a JSON object, found {type(data).__name__} (foreign file?)")
-    return data
+def _wrong_type(value: Any, types: tuple[type, ...], nullable: bool) -> bool:
+    if value is None:
+        return not nullable
+    if isinstance(value, bool) and bool not in types:
+        return True  # JSON true is not a number here
+    return not isinstance(value, types)
 
 
-def read_summary(path: Path) -> dict[str, Any]:
-    data = _read_json_object(path)
+def read_summary(path: Path, problems: list[Problem] | None = None) -> dict[str, Any]:
+    """summary.json, strictly: Bad if it is not an rnnbench summary; a value of the wrong type
+    is dropped and named in `problems` (with --strict that is an error)."""
+    data = read_mapping(path, "json")
     if "status" not in data:
-        raise _Bad("no 'status' key: not an rnnbench summary (foreign file?)")
+        raise Bad("no 'status' key: not an rnnbench summary (foreign file?)")
     if data["status"] not in STATUSES:
-        raise _Bad(f"unknown status {data['status']!r} (expected one of {', '.join(STATUSES)})")
+        raise Bad(f"unknown status {data['status']!r} (expected one of {', '.join(STATUSES)})")
+    for key, (types, nullable) in SUMMARY_TYPES.items():
+        if key in data and _wrong_type(data[key], types, nullable):
+            if problems is not None:
+                shown = json.dumps(data[key])[:40]
+                reason = f"{key} = {shown} is not {_type_name(types)}"
+                problems.append(Problem(path, reason, "value ignored"))
+            data[key] = None
+    final = data.get("final_eval") or {}
+    for metric, value in list(final.items()):
+        if _wrong_type(value, _NUMBER, True):
+            if problems is not None:
+                reason = f"final_eval.{metric} = {json.dumps(value)[:40]} is not a number"
+                problems.append(Problem(path, reason, "value ignored"))
+            final.pop(metric)
     return data
 
 
 def read_config(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except UnicodeDecodeError as e:
-        raise _Bad("not a text file (foreign or corrupt)") from e
-    except yaml.YAMLError as e:
-        raise _Bad(f"not valid YAML ({str(e).splitlines()[0]})") from e
-    if not isinstance(data, dict):
-        raise _Bad(f"expected a mapping, found {type(data).__name__} (foreign file?)")
+    data = read_mapping(path, "yaml")
     if "model" not in data or "task" not in data:
-        raise _Bad("no 'model' or 'task' section: not an rnnbench config (foreign file?)")
+        raise Bad("no 'model' or 'task' section: not an rnnbench config (foreign file?)")
     return data
 
 
-def _read_table(path: Path, schema: dict[str, str]) -> pd.DataFrame:
-    try:
-        table = pq.read_table(path)
-    except Exception as e:  # pyarrow raises several types for truncated or foreign files
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        first = re.sub(r"^Could not open Parquet input source '[^']*': ", "", first)
-        raise _Bad(f"not a readable Parquet file (truncated or corrupt: {first})") from e
-    frame = table.to_pandas()
-    missing = [c for c in schema if c not in frame.columns]
-    if missing:
-        raise _Bad(
-            f"wrong schema: missing column(s) {', '.join(missing)}; "
-            f"expected {', '.join(schema)}, found {', '.join(map(str, frame.columns)) or 'none'}"
-        )
-    for col, kind in schema.items():
-        inferred = pd.api.types.infer_dtype(frame[col], skipna=True)
-        ok = inferred == kind or (
-            kind == "floating" and inferred in ("integer", "mixed-integer-float")
-        )
-        if not ok and not frame[col].isna().all():
-            raise _Bad(f"wrong schema: column {col!r} holds {inferred}, expected {kind}")
-    return frame
-
-
 def read_metrics(path: Path) -> pd.DataFrame:
-    frame = _read_table(path, METRIC_SCHEMA)[list(METRIC_SCHEMA)].dropna(subset=["step"])
+    frame = read_table(path, METRIC_SCHEMA)[list(METRIC_SCHEMA)].dropna(subset=["step"])
     frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype("float64")
     return frame.astype({"step": "int64", "split": "string", "metric": "string"})
 
 
 def read_grad_norms(path: Path) -> pd.DataFrame:
-    frame = _read_table(path, GRAD_SCHEMA)
+    frame = read_table(path, GRAD_SCHEMA)
     frame = frame[[*GRAD_SCHEMA, *(["finite"] if "finite" in frame.columns else [])]]
     frame = frame.dropna(subset=["step", "layer", "t"])
     frame = frame.astype({"step": "int64", "layer": "int64", "t": "int64"})
@@ -172,106 +176,112 @@ def read_grad_norms(path: Path) -> pd.DataFrame:
     return frame
 
 
-# --------------------------------------------------------------------------------- flattening
-
-
-def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"model": {"cell": "lstm"}} -> {"model.cell": "lstm"}; lists become strings."""
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{name}."))
-        elif isinstance(value, list):
-            out[name] = json.dumps(value)
-        else:
-            out[name] = value
-    return out
-
-
-def _last_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1] if lines else ""
+def read_diagnostics(path: Path) -> pd.DataFrame:
+    """diagnostics.parquet: step, quantity, layer, name, t, value (NaN where not finite)."""
+    frame = read_table(path, DIAG_SCHEMA)
+    for col in DIAG_COLUMNS:
+        if col not in frame.columns:
+            frame[col] = pd.NA
+    frame = frame[list(DIAG_COLUMNS)].dropna(subset=["step"])
+    frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype("float64")
+    frame["layer"] = pd.to_numeric(frame["layer"], errors="coerce")
+    frame["t"] = pd.to_numeric(frame["t"], errors="coerce")
+    return frame.astype({"step": "int64", "quantity": "string"})
 
 
 # --------------------------------------------------------------------------------- one run
 
 
-def read_run(
-    run_dir: Path, name: str, problems: list[Problem]
-) -> tuple[dict, pd.DataFrame | None, pd.DataFrame | None]:
-    """One row for the runs table, and the run's metric and grad-norm tables (or None)."""
-    row: dict[str, Any] = {"run": name}
+def _read(path: Path, reader, problems: list[Problem], *args):
+    """reader(path, *args), or None with the problem named (absent files are no problem)."""
+    if not path.is_file():
+        return None
+    try:
+        return reader(path, *args)
+    except (Bad, OSError) as e:
+        reason = str(e) if isinstance(e, Bad) else f"cannot be read ({e.strerror or e})"
+        problems.append(Problem(path, reason))
+        return None
 
-    config = None
+
+def _config_columns(run_dir: Path, problems: list[Problem]) -> dict[str, Any]:
     for rel in (CONFIG_FILE, HYDRA_CONFIG):  # ours is resolved; Hydra's is the fallback
-        path = run_dir / rel
-        if path.is_file():
-            try:
-                config = read_config(path)
-                break
-            except (_Bad, OSError) as e:
-                problems.append(Problem(path, str(e)))
-    if config is not None:
-        config.pop("hydra", None)
-        row.update(flatten(config))
+        config = _read(run_dir / rel, read_config, problems)
+        if config is not None:
+            config.pop("hydra", None)
+            return flatten(config)
+    return {}
 
-    summary_path = run_dir / SUMMARY_FILE
-    if summary_path.is_file():
-        try:
-            summary = read_summary(summary_path)
-            final_eval = summary.pop("final_eval", None)
-            row.update(flatten(summary))  # the summary wins where it repeats a config key (seed)
-            if isinstance(final_eval, dict):  # {"loss": .., "accuracy": ..} at the last eval
-                for k, v in final_eval.items():
-                    row.setdefault(f"final_eval_{k}", v)
-        except (_Bad, OSError) as e:
-            problems.append(Problem(summary_path, str(e)))
-            row["status"] = UNREADABLE
-    else:
-        row["status"] = UNFINISHED
 
-    if not row.get("error"):
-        for fname in TRACEBACK_FILES:
-            path = run_dir / fname
-            if path.is_file():
+def _summary_columns(run_dir: Path, problems: list[Problem]) -> dict[str, Any]:
+    path = run_dir / SUMMARY_FILE
+    if not path.exists():
+        return {"status": UNFINISHED}
+    summary = _read(path, read_summary, problems, problems)
+    if summary is None:
+        if not path.is_file():
+            problems.append(Problem(path, "not a regular file"))
+        return {"status": UNREADABLE}
+    final_eval = summary.pop("final_eval", None) or {}
+    row = flatten(summary)  # the summary wins where it repeats a config key (seed)
+    for k, v in final_eval.items():  # {"loss": .., "accuracy": ..} at the last eval
+        row.setdefault(f"final_eval_{k}", v)
+    return row
+
+
+def _error_columns(run_dir: Path, row: dict[str, Any]) -> dict[str, Any]:
+    """The last line of a traceback file the job left, and which file holds its traceback."""
+    out: dict[str, Any] = {}
+    for fname in TRACEBACK_FILES:
+        if (run_dir / fname).is_file():
+            if not row.get("error"):
                 try:
-                    row["error"] = _last_line(path.read_text(errors="replace"))
-                except OSError:
+                    text = read_text(run_dir / fname, limit=1 << 16)
+                    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+                    out["error"] = lines[-1] if lines else ""
+                except (Bad, OSError):
                     pass
-                row["traceback_file"] = fname
-                break
-    if row.get("status") in ("failed", "interrupted") and "traceback_file" not in row:
+            out["traceback_file"] = fname
+            return out
+    if row.get("status") in ("failed", "interrupted"):
         for log_file in sorted(run_dir.glob("*.log")):  # Hydra's job log (rnnbench.log)
             try:
                 if "Traceback (most recent call last)" in log_file.read_text(errors="replace"):
-                    row["traceback_file"] = log_file.name
-                    break
+                    return {"traceback_file": log_file.name}
             except OSError:
                 pass
+    return out
 
-    metrics = grads = None
-    if (run_dir / METRICS_FILE).is_file():
-        try:
-            metrics = read_metrics(run_dir / METRICS_FILE)
-        except (_Bad, OSError) as e:
-            problems.append(Problem(run_dir / METRICS_FILE, str(e)))
-    if (run_dir / GRAD_NORMS_FILE).is_file():
-        try:
-            grads = read_grad_norms(run_dir / GRAD_NORMS_FILE)
-        except (_Bad, OSError) as e:
-            problems.append(Problem(run_dir / GRAD_NORMS_FILE, str(e)))
 
+def _final_metric_columns(metrics: pd.DataFrame, row: dict[str, Any]) -> dict[str, Any]:
+    """final_<split>_<metric> from the last logged value of every evaluation metric (whatever
+    the task logs: loss, accuracy, bits per symbol, lengths other than the trained one, ...)."""
+    out: dict[str, Any] = {}
+    last = 0
+    for (split, metric), m in metrics[metrics["split"] != "train"].groupby(["split", "metric"]):
+        m = m.sort_values("step")
+        key = f"final_{split}_{metric}"
+        if key not in row:
+            out[key] = float(m["value"].iloc[-1])
+        last = max(last, int(m["step"].iloc[-1]))
+    if last:
+        out["last_logged_step"] = last
+    return out
+
+
+def read_run(
+    run_dir: Path, name: str, problems: list[Problem]
+) -> tuple[dict, pd.DataFrame | None, pd.DataFrame | None, pd.DataFrame | None]:
+    """One row for the runs table, and the run's metric, grad-norm and diagnostics tables."""
+    row: dict[str, Any] = {"run": name, **_config_columns(run_dir, problems)}
+    row.update(_summary_columns(run_dir, problems))
+    row.update(_error_columns(run_dir, row))
+    metrics = _read(run_dir / METRICS_FILE, read_metrics, problems)
+    grads = _read(run_dir / GRAD_NORMS_FILE, read_grad_norms, problems)
+    diags = _read(run_dir / DIAGNOSTICS_FILE, read_diagnostics, problems)
     if metrics is not None and len(metrics):
-        ev = metrics[metrics["split"] == "eval"]
-        for metric in ("loss", "accuracy"):
-            m = ev[ev["metric"] == metric].sort_values("step")
-            if len(m):
-                row.setdefault(f"final_eval_{metric}", float(m["value"].iloc[-1]))
-                row["last_logged_step"] = int(
-                    max(row.get("last_logged_step", 0), m["step"].iloc[-1])
-                )
-    return row, metrics, grads
+        row.update(_final_metric_columns(metrics, row))
+    return row, metrics, grads, diags
 
 
 # --------------------------------------------------------------------------------- all runs
@@ -293,58 +303,27 @@ CORE_COLUMNS = (
     "steps_per_s",
     "error",
 )
+IDENTITY = {
+    "cell": "model.cell",
+    "task": "task.name",
+    "seq_len": "task.seq_len",
+    "seed": "seed",
+    "hidden_size": "model.hidden_size",
+}
 
 
-def _fill_identity(runs: pd.DataFrame) -> pd.DataFrame:
-    """cell/task/seq_len/seed from the config where the summary is missing (unfinished runs)."""
-    for col, cfg_col in (
-        ("cell", "model.cell"),
-        ("task", "task.name"),
-        ("seq_len", "task.seq_len"),
-        ("seed", "seed"),
-        ("hidden_size", "model.hidden_size"),
-    ):
+def _tidy(rows: list[dict]) -> pd.DataFrame:
+    """The runs table: core columns first, identity filled from the config, ints as Int64."""
+    runs = pd.DataFrame(rows)
+    for col in CORE_COLUMNS:
+        if col not in runs.columns:
+            runs[col] = pd.Series(dtype=object)
+    for col, cfg_col in IDENTITY.items():  # unfinished runs have only their config
         if cfg_col in runs.columns:
             if col not in runs.columns:
                 runs[col] = runs[cfg_col]
             elif col != cfg_col:
                 runs[col] = runs[col].where(runs[col].notna(), runs[cfg_col])
-    return runs
-
-
-def load(roots: list[str | os.PathLike]) -> Sweep:
-    """Every run under `roots`, with the problems met on the way (never raises on bad files)."""
-    problems: list[Problem] = []
-    rows, metric_frames, grad_frames = [], [], []
-    root_paths = [Path(r) for r in roots]
-    multi = len(root_paths) > 1
-    for root in root_paths:
-        if not root.exists():
-            problems.append(Problem(root, "no such directory"))
-            continue
-        if not root.is_dir():
-            problems.append(Problem(root, "not a directory (expected a sweep or run directory)"))
-            continue
-        dirs = find_run_dirs(root)
-        if not dirs:
-            problems.append(Problem(root, "no run directories found (empty or foreign directory)"))
-        for run_dir in dirs:
-            rel = run_dir.relative_to(root).as_posix()
-            name = f"{root.name}/{rel}" if multi else rel
-            if name in ("", "."):
-                name = root.name
-            row, metrics, grads = read_run(run_dir, name, problems)
-            rows.append(row)
-            if metrics is not None:
-                metric_frames.append(metrics.assign(run=name))
-            if grads is not None:
-                grad_frames.append(grads.assign(run=name))
-
-    runs = pd.DataFrame(rows)
-    for col in CORE_COLUMNS:
-        if col not in runs.columns:
-            runs[col] = pd.Series(dtype=object)
-    runs = _fill_identity(runs)
     for col in ("seq_len", "seed", "steps", "hidden_size"):  # ints, even with gaps (Int64)
         if col in runs.columns:
             num = pd.to_numeric(runs[col], errors="coerce")
@@ -357,19 +336,59 @@ def load(roots: list[str | os.PathLike]) -> Sweep:
         sort = [c for c in ("task", "cell", "seq_len", "seed", "run") if runs[c].notna().any()]
         runs = runs.sort_values(sort, na_position="last", kind="stable").reset_index(drop=True)
     front = [c for c in CORE_COLUMNS if c in runs.columns]
-    runs = runs[front + sorted(c for c in runs.columns if c not in front)]
+    return runs[front + sorted(c for c in runs.columns if c not in front)]
 
-    metrics = (
-        pd.concat(metric_frames, ignore_index=True)
-        if metric_frames
-        else pd.DataFrame({c: pd.Series(dtype="object") for c in ("run", *METRIC_SCHEMA)})
+
+def _concat(frames: list[pd.DataFrame], columns) -> pd.DataFrame:
+    if frames:
+        return pd.concat(frames, ignore_index=True)
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in ("run", *columns)})
+
+
+def check_root(root: Path) -> str | None:
+    """Why `root` cannot be read as a sweep or run directory (one line), or None."""
+    try:
+        root.stat()
+    except OSError as e:
+        if e.errno == 40:  # ELOOP
+            return "a symbolic link loop"
+        return "no such directory"
+    if not root.is_dir():
+        return "not a directory (expected a sweep or run directory)"
+    return None
+
+
+def load(roots: list[str | os.PathLike]) -> Sweep:
+    """Every run under `roots`, with the problems met on the way (never raises on bad files)."""
+    problems: list[Problem] = []
+    rows, tables = [], {"metrics": [], "grads": [], "diags": []}
+    root_paths = [Path(r) for r in roots]
+    multi = len(root_paths) > 1
+    for root in root_paths:
+        if (why := check_root(root)) is not None:
+            problems.append(Problem(root, why))
+            continue
+        dirs = find_run_dirs(root)
+        if not dirs:
+            problems.append(Problem(root, "no run directories found (empty or foreign directory)"))
+        for run_dir in dirs:
+            rel = run_dir.relative_to(root).as_posix()
+            name = f"{root.name}/{rel}" if multi else rel
+            if name in ("", "."):
+                name = root.name
+            row, *frames = read_run(run_dir, name, problems)
+            rows.append(row)
+            for key, frame in zip(tables, frames, strict=True):
+                if frame is not None:
+                    tables[key].append(frame.assign(run=name))
+    return Sweep(
+        root_paths,
+        _tidy(rows),
+        _concat(tables["metrics"], METRIC_SCHEMA),
+        _concat(tables["grads"], GRAD_SCHEMA),
+        problems,
+        _concat(tables["diags"], DIAG_COLUMNS),
     )
-    grads = (
-        pd.concat(grad_frames, ignore_index=True)
-        if grad_frames
-        else pd.DataFrame({c: pd.Series(dtype="object") for c in ("run", *GRAD_SCHEMA)})
-    )
-    return Sweep(root_paths, runs, metrics, grads, problems)
 
 
 def status_counts(runs: pd.DataFrame) -> dict[str, int]:

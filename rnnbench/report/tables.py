@@ -1,0 +1,193 @@
+"""The numbers of the report: pure functions from the runs (and their logs) to DataFrames.
+
+Runs are grouped into *variants*: the cell plus any other config key that varies across the sweep
+(besides the task, the sequence length and the seed), e.g. ``lstm`` or ``rnn radius=1.5``. Seeds
+are the replicates of a variant at one (task, seq_len).
+
+A run *blew up* if it ended ``diverged`` (the run's own divergence rule stopped it) or its final
+eval loss is infinite or at least `BLOWUP` times the memoryless baseline: its loss says nothing
+about learning, so it is counted apart and left out of the loss statistics.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..runs import STATUSES
+from .aggregate import Sweep
+from .style import cell_key
+
+# Config keys that never define a variant: the replicate, the axes of the figures, bookkeeping.
+NOT_VARIANT = {"seed", "task.name", "task.seq_len", "threads", "train.progress", "train.figures"}
+# Model keys that the config carries for every cell but only one cell uses: not in other labels.
+CELL_ONLY = {
+    "model.nonlinearity": "rnn",
+    "model.reset_after": "gru",
+    "model.forget_bias": "lstm",
+    "model.chrono_tmax": "lstm",
+}
+BLOWUP = 10.0  # final loss >= 10 x baseline (or not finite): a blow-up, not a plateau
+
+
+# --------------------------------------------------------------------------------- variants
+
+
+def variant_columns(runs: pd.DataFrame) -> list[str]:
+    """Config columns (besides cell, task, T, seed) whose value differs between runs."""
+    cols = []
+    for col in runs.columns:
+        if "." not in col or col in NOT_VARIANT or col == "model.cell":
+            continue
+        if col.startswith(("hydra.", "summary.")) or col.startswith("task."):
+            continue
+        if runs[col].astype(str).nunique(dropna=False) > 1:
+            cols.append(col)
+    return cols
+
+
+def _tracks_length(runs: pd.DataFrame, col: str) -> bool:
+    """True if the column equals task.seq_len wherever it is set, over more than one T (a key
+    interpolated from the length, e.g. model.chrono_tmax: ${task.seq_len})."""
+    if "task.seq_len" not in runs.columns:
+        return False
+    value = pd.to_numeric(runs[col], errors="coerce")
+    length = pd.to_numeric(runs["task.seq_len"], errors="coerce")
+    set_ = runs[col].notna()
+    return (
+        bool(set_.any())
+        and bool((value[set_] == length[set_]).all())
+        and (length[set_].nunique() > 1)
+    )
+
+
+def add_variants(runs: pd.DataFrame) -> pd.DataFrame:
+    """A `variant` label per run, e.g. "lstm" or "rnn spectral_radius=1.5, method=norm"; a key
+    that follows the length (chrono_tmax = T) is labelled "chrono_tmax=T", so the runs of one
+    variant at different lengths stay one variant."""
+    runs = runs.copy()
+    extra = variant_columns(runs)
+    per_length = {c for c in extra if _tracks_length(runs, c)}
+
+    def label(row: pd.Series) -> str:
+        cell = row.get("cell")
+        name = str(cell) if isinstance(cell, str) else "?"
+        opts = [
+            f"{c.rsplit('.', 1)[-1]}={'T' if c in per_length else row[c]}"
+            for c in extra
+            if pd.notna(row[c]) and CELL_ONLY.get(c, cell) == cell
+        ]
+        return " ".join([name, ", ".join(opts)]).strip()
+
+    runs["variant"] = runs.apply(label, axis=1) if len(runs) else pd.Series(dtype=str)
+    return runs
+
+
+def variant_order(runs: pd.DataFrame) -> list[str]:
+    return sorted(runs["variant"].dropna().unique(), key=cell_key)
+
+
+# --------------------------------------------------------------------------------- tables
+
+
+def blew_up(runs: pd.DataFrame) -> pd.Series:
+    """Per run: diverged, or completed with a final loss of inf or >= BLOWUP x the baseline."""
+    loss = pd.to_numeric(runs["final_eval_loss"], errors="coerce")
+    base = pd.to_numeric(runs["baseline_loss"], errors="coerce")
+    huge = (loss == np.inf) | (loss >= BLOWUP * base)
+    return (runs["status"] == "diverged") | ((runs["status"] == "completed") & huge)
+
+
+def learning_curve_table(sweep: Sweep, runs: pd.DataFrame, metric: str = "loss") -> pd.DataFrame:
+    """Eval `metric` per (task, seq_len, variant, step): mean, std, min, max over seeds."""
+    m = sweep.metrics
+    m = m[(m["split"] == "eval") & (m["metric"] == metric)]
+    m = m.merge(runs[["run", "task", "seq_len", "variant"]], on="run").dropna(subset=["variant"])
+    if not len(m):
+        return pd.DataFrame(
+            columns=["task", "seq_len", "variant", "step", "mean", "std", "min", "max", "n_seeds"]
+        )
+    g = m.groupby(["task", "seq_len", "variant", "step"])["value"]
+    table = g.agg(["mean", "std", "min", "max", "count"]).reset_index()
+    return table.rename(columns={"count": "n_seeds"})
+
+
+def final_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per (task, variant, seq_len): seeds finished, solved and blown up; final loss (runs that
+    did not blow up) and accuracy statistics."""
+    done = runs[runs["status"].isin(STATUSES)].copy()
+    cols = ["task", "variant", "seq_len"]
+    if not len(done):
+        return pd.DataFrame(columns=[*cols, "n_runs", "n_solved", "n_blowup", "frac_solved"])
+    done["solved_"] = done["solved"].fillna(False).astype(bool) & (done["status"] == "completed")
+    for c in ("final_eval_loss", "final_eval_accuracy", "baseline_loss", "steps_per_s"):
+        done[c] = pd.to_numeric(done[c], errors="coerce")
+    done["blowup_"] = blew_up(done)
+    done["loss_"] = done["final_eval_loss"].where(~done["blowup_"])
+    table = (
+        done.groupby(cols)
+        .agg(
+            n_runs=("run", "size"),
+            n_completed=("status", lambda s: int((s == "completed").sum())),
+            n_diverged=("status", lambda s: int((s == "diverged").sum())),
+            n_failed=("status", lambda s: int(s.isin(["failed", "interrupted"]).sum())),
+            n_solved=("solved_", "sum"),
+            n_blowup=("blowup_", "sum"),
+            loss_mean=("loss_", "mean"),
+            loss_min=("loss_", "min"),
+            loss_max=("loss_", "max"),
+            accuracy_mean=("final_eval_accuracy", "mean"),
+            accuracy_min=("final_eval_accuracy", "min"),
+            accuracy_max=("final_eval_accuracy", "max"),
+            baseline_loss=("baseline_loss", "max"),
+        )
+        .reset_index()
+    )
+    table[["n_solved", "n_blowup"]] = table[["n_solved", "n_blowup"]].astype(int)
+    table["frac_solved"] = table["n_solved"] / table["n_runs"]
+    return table
+
+
+def speed_table(runs: pd.DataFrame) -> pd.DataFrame:
+    r = runs[runs["status"].isin(STATUSES)].copy()
+    r["steps_per_s"] = pd.to_numeric(r["steps_per_s"], errors="coerce")
+    r = r.dropna(subset=["steps_per_s", "variant"])
+    cols = ["task", "variant", "seq_len"]
+    if "hidden_size" in r.columns:
+        cols.append("hidden_size")
+    if not len(r):
+        return pd.DataFrame(
+            columns=[*cols, "steps_per_s_mean", "steps_per_s_min", "steps_per_s_max"]
+        )
+    return (
+        r.groupby(cols, dropna=False)["steps_per_s"]
+        .agg(steps_per_s_mean="mean", steps_per_s_min="min", steps_per_s_max="max", n_runs="count")
+        .reset_index()
+    )
+
+
+def first_and_last(g: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each run's first and last logged step, with `when` = "first" / "last"."""
+    first = g.groupby("run")["step"].transform("min")
+    last = g.groupby("run")["step"].transform("max")
+    g = g[(g["step"] == first) | (g["step"] == last)].copy()
+    g["when"] = np.where(g["step"] == last.loc[g.index], "last", "first")
+    return g
+
+
+def grad_norm_table(sweep: Sweep, runs: pd.DataFrame) -> pd.DataFrame:
+    """||dL/dh_t|| of layer 0 at each run's first and last logged step; geometric mean of seeds."""
+    g = sweep.grad_norms
+    if not len(g):
+        return pd.DataFrame(columns=["task", "seq_len", "variant", "when", "step", "t", "norm"])
+    g = g[g["layer"] == 0].merge(runs[["run", "task", "seq_len", "variant"]], on="run")
+    g = first_and_last(g)
+    norm = pd.to_numeric(g["norm"], errors="coerce").astype(float)
+    g["log10_norm"] = np.log10(norm.where(norm > 0))
+    table = (
+        g.groupby(["task", "seq_len", "variant", "when", "t"])
+        .agg(step=("step", "max"), log10_norm=("log10_norm", "mean"), n_seeds=("run", "nunique"))
+        .reset_index()
+    )
+    table["norm"] = 10.0 ** table["log10_norm"]
+    return table
