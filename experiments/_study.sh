@@ -2,10 +2,13 @@
 #
 #   study_sweep STUDY [HYDRA OVERRIDES...]   the multirun +experiment=study_STUDY with the joblib
 #                                            launcher into results/sweeps/STUDY, timed
-#   study_report STUDY                       report (-> results/STUDY) and study README
+#   study_diagnostics STUDY                  the gradient figures (-> results/STUDY)
+#   study_report STUDY                       report (-> results/STUDY) and study README, which is
+#                                            made from the tables in results/STUDY alone
 #
 # Timing: wall time from `date +%s`; CPU time (user + sys of the sweep and its joblib workers) from
-# /usr/bin/time when it exists; both written to results/sweeps/STUDY/timing.json for the README.
+# /usr/bin/time when it exists; both written to results/sweeps/STUDY/timing.json, and copied to
+# results/STUDY/timing.json (committed) for the README.
 # Re-running a study skips the jobs already completed (same resolved config): the README says how
 # many jobs the timed invocation trained (a rerun that trains fewer keeps the earlier timing).
 # Delete results/sweeps/STUDY for a fresh timing.
@@ -51,13 +54,14 @@ study_sweep() {
 study_report() {
     local study="$1"
     "$PY" -m rnnbench.report "results/sweeps/$study" --out "results/$study"
+    cp "results/sweeps/$study/timing.json" "results/$study/timing.json"
     "$PY" experiments/study_readme.py "$study"
     echo "[$study] wrote results/$study/README.md" >&2
 }
 
 study_diagnostics() {  # the gradient figures, drawn into the sweep directory, copied next to the report
     local study="$1" f
-    "$PY" -m rnnbench.diagnostics_plots "results/sweeps/$study"
+    "$PY" -m rnnbench.report gradients "results/sweeps/$study"
     mkdir -p "results/$study"
     for f in gradient_profile gradient_rates gradient_heatmap gradient_training; do
         cp "results/sweeps/$study/$f".* "results/$study/"

@@ -49,7 +49,7 @@ def profiles(table: pd.DataFrame, rates: pd.DataFrame, out: Path, steps=(0, -1))
         ax = axes[int(p["rank"].iloc[0])]
         shown = p["norm"].where(p["norm"] > 0)
         ax.semilogy(p["steps_before_loss"], shown, color=colors[label], lw=1.4, label=label)
-        rate = rates[(rates["run"] == label) & (rates["step"] == step)]
+        rate = rates[(rates["label"] == label) & (rates["step"] == step)]
         if len(rate) and p["cell"].iloc[0] == "rnn":
             theory |= _theory(ax, p, rate.iloc[0], colors[label], lo, hi)
     if ok.any():
@@ -152,7 +152,7 @@ def training(series: pd.DataFrame, runs: pd.DataFrame, out: Path) -> list[Path]:
     ax_g, ax_r = axes[:, 0]
     colors = palette(list(runs["label"]))
     stops = runs.set_index("label")["diverged_step"] if "diverged_step" in runs else {}
-    for label, s in series.groupby("run", sort=False) if len(series) else ():
+    for label, s in series.groupby("label", sort=False) if len(series) else ():
         _training_run(ax_g, ax_r, s, label, stops.get(label), colors[label])
     ax_g.set_ylabel("global ||dL/dtheta|| before clipping")
     ax_g.set_title("gradient norm over training (v: clipped since the last log, X: diverged, "

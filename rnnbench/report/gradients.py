@@ -9,7 +9,8 @@ of exactly what it shows:
 - ``gradient_profile.png`` / ``.csv``: ||dL/dh_t|| on a log scale against the distance from the
   loss, T - t, one line per run, at the first and the last logged training step; for tanh/relu
   RNN runs the theory's slope ln(rho) per step, anchored at t = T, is drawn dashed;
-- ``gradient_rates.csv``: for those profiles, the fitted per-step factor exp(slope) of
+- ``gradient_rates.csv``: for those profiles (``run``: the run directory, ``label``: its name in
+  the figures), the fitted per-step factor exp(slope) of
   ln ||dL/dh_t|| against T - t (least squares), the same for the Jacobian gain ||dh_T/dh_t||
   (where logged), next to rho of the top layer's recurrent matrix (largest gate block);
 - ``gradient_heatmap.png``: log10 ||dL/dh_t|| over training step and t, one panel per run,
@@ -138,7 +139,8 @@ def gradient_rates(sweep: Sweep, profiles: pd.DataFrame) -> pd.DataFrame:
         rho = spectral_radius(sweep, run, step, layer)
         rows.append(
             {
-                "run": p["label"].iloc[0],
+                "run": run,
+                "label": p["label"].iloc[0],
                 "cell": p["cell"].iloc[0],
                 "step": step,
                 "layer": layer,
@@ -170,7 +172,7 @@ def training_series(sweep: Sweep, runs: pd.DataFrame) -> pd.DataFrame:
         cols["spectral_radius_l0"] = rho[rho["layer"] == 0].groupby("step")["value"].max()
         frame = pd.DataFrame(cols)
         frame.index.name = "step"
-        frames.append(frame.reset_index().assign(run=r.label, cell=r.cell))
+        frames.append(frame.reset_index().assign(run=r.run, label=r.label, cell=r.cell))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -223,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     for p in written:
         log.info("wrote %s", p)
     rates = pd.read_csv(next(p for p in written if p.name == "gradient_rates.csv"))
-    cols = ["run", "step", "fitted_rate_per_step", "jacobian_rate_per_step", "spectral_radius"]
+    cols = ["label", "step", "fitted_rate_per_step", "jacobian_rate_per_step", "spectral_radius"]
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         log.info("%s", rates[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0

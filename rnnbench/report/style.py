@@ -31,9 +31,9 @@ def loss_label(task: str, prefix: str = "eval loss") -> str:
     return f"{prefix} ({unit})"
 
 
-def figure(n_rows: int = 1, n_cols: int = 1, w: float = 4.2, h: float = 3.2, **kw):
-    """A constrained-layout Figure and its (n_rows, n_cols) array of axes."""
-    fig = Figure(figsize=(w * n_cols, h * n_rows + 0.6), layout="constrained")
+def figure(n_rows=1, n_cols=1, w: float = 4.2, h: float = 3.2, layout="constrained", **kw):
+    """A Figure (constrained layout unless told) and its (n_rows, n_cols) array of axes."""
+    fig = Figure(figsize=(w * n_cols, h * n_rows + 0.6), layout=layout)
     axes = np.atleast_2d(fig.subplots(n_rows, n_cols, squeeze=False, **kw))
     return fig, axes
 
