@@ -15,6 +15,8 @@ from .common import Study, final, md_table, per_seed
 
 THEORY_TOL = 0.10
 FLAT = 0.95
+PRESETS = {"rnn": "rnn (tanh)", "lstm": "lstm", "chrono": "lstm chrono", "gru": "gru"}
+WHEN = ("init", "trained")
 
 
 def _rates(study: Study):
@@ -57,7 +59,7 @@ def facts(study: Study) -> dict:
     dev = float((rnn0["fitted_rate_per_step"] / rnn0["spectral_radius"] - 1).abs().max())
     rnn1 = r[(r["model"] == "rnn (tanh)") & (r["when"] == "trained")]
     solved = {m: study.of(m)["solved"] for m in study.models}
-    state = {(m, w): _state(r, m, w) for m in study.models for w in ("init", "trained")}
+    state = {(m, w): _state(r, m, w) for m in study.models for w in WHEN}
     return {
         "rates_table": md_table(table, digits=3, missing="-"),
         "finals_table": md_table(per_seed(study, final), missing="-"),
@@ -69,35 +71,9 @@ def facts(study: Study) -> dict:
         "rnn_rho_trained": " / ".join(
             f"{v:.3g}" for v in rnn1.sort_values("seed")["spectral_radius"]
         ),
-        **{
-            f"{k}_{w}": _factor(r, m, w)
-            for k, m in (
-                ("rnn", "rnn (tanh)"),
-                ("lstm", "lstm"),
-                ("chrono", "lstm chrono"),
-                ("gru", "gru"),
-            )
-            for w in ("init", "trained")
-        },
-        **{
-            f"{k}_{w}_state": state[m, w]
-            for k, m in (
-                ("rnn", "rnn (tanh)"),
-                ("lstm", "lstm"),
-                ("chrono", "lstm chrono"),
-                ("gru", "gru"),
-            )
-            for w in ("init", "trained")
-        },
-        **{
-            f"{k}_solved": f"{int(solved[m].sum())}/{len(solved[m])}"
-            for k, m in (
-                ("rnn", "rnn (tanh)"),
-                ("lstm", "lstm"),
-                ("chrono", "lstm chrono"),
-                ("gru", "gru"),
-            )
-        },
+        **{f"{k}_{w}": _factor(r, m, w) for k, m in PRESETS.items() for w in WHEN},
+        **{f"{k}_{w}_state": state[m, w] for k, m in PRESETS.items() for w in WHEN},
+        **{f"{k}_solved": f"{int(solved[m].sum())}/{len(solved[m])}" for k, m in PRESETS.items()},
         "chrono_verdict": "agrees"
         if state["lstm chrono", "init"] == "flat" and solved["lstm chrono"].all()
         else "does not agree",
