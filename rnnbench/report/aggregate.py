@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..diagnostics import DIAGNOSTICS_FILE, GRAD_NORMS_FILE
-from ..runs import CONFIG_FILE, METRICS_FILE, STATUSES, SUMMARY_FILE
+from ..runs import CONFIG_FILE, METRICS_FILE, STATUSES, SUMMARY_FILE, Summary
 from .files import Bad, flatten, read_mapping, read_table, read_text
 
 HYDRA_CONFIG = os.path.join(".hydra", "config.yaml")
@@ -41,28 +43,23 @@ DIAG_SCHEMA = {"step": "integer", "quantity": "string", "value": "floating"}
 DIAG_COLUMNS = ("step", "quantity", "layer", "name", "t", "value")
 RUN_MARKERS = (SUMMARY_FILE, CONFIG_FILE, METRICS_FILE, HYDRA_CONFIG)
 
-# The type of each summary.json key the report reads (None: the key may be null). Keys not
-# listed (added by newer runs) are taken as they are.
 _NUMBER, _INT = (int, float), (int,)
-SUMMARY_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
-    "cell": ((str,), False),
-    "task": ((str,), False),
-    "seq_len": (_INT, False),
-    "seed": (_INT, False),
-    "steps": (_INT, False),
-    "max_steps": (_INT, False),
-    "final_eval_loss": (_NUMBER, True),
-    "final_eval": ((dict,), True),
-    "baseline_loss": (_NUMBER, True),
-    "loss_vs_baseline": (_NUMBER, True),
-    "solved": ((bool,), False),
-    "wall_time_s": (_NUMBER, True),
-    "steps_per_s": (_NUMBER, True),
-    "diverged_step": (_INT, True),
-    "cause": ((str,), True),
-    "error": ((str,), True),
-    "hidden_size": (_INT, True),
-}
+
+
+def _summary_types() -> dict[str, tuple[tuple[type, ...], bool]]:
+    """{key: (accepted JSON types, may be null)} from the fields of `runs.Summary`, the one
+    definition of summary.json (a float field takes a JSON integer too)."""
+    out = {}
+    for name, hint in typing.get_type_hints(Summary).items():
+        args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        kinds = [typing.get_origin(a) or a for a in args if a is not type(None)]
+        accepted = {float: _NUMBER, int: _INT}.get(kinds[0], tuple(kinds)) if kinds else ()
+        out[name] = (accepted, type(None) in args)
+    out.pop("status")  # checked on its own: an unknown status makes the file unreadable
+    return out
+
+
+SUMMARY_TYPES = _summary_types()
 
 
 @dataclass
@@ -112,10 +109,10 @@ def find_run_dirs(root: Path) -> list[Path]:
 # --------------------------------------------------------------------------------- readers
 
 
-def _type_name(types: tuple[type, ...]) -> str:
-    return {_NUMBER: "a number", _INT: "an integer", (bool,): "true or false"}.get(
-        types, " or ".join(f"a {t.__name__}" for t in types)
-    )
+def _type_name(types_: tuple[type, ...]) -> str:
+    names = {_NUMBER: "a number", _INT: "an integer", (bool,): "true or false"}
+    names |= {(str,): "a string", (dict,): "an object"}
+    return names.get(types_, " or ".join(f"a {t.__name__}" for t in types_))
 
 
 def _wrong_type(value: Any, types: tuple[type, ...], nullable: bool) -> bool:
@@ -134,11 +131,11 @@ def read_summary(path: Path, problems: list[Problem] | None = None) -> dict[str,
         raise Bad("no 'status' key: not an rnnbench summary (foreign file?)")
     if data["status"] not in STATUSES:
         raise Bad(f"unknown status {data['status']!r} (expected one of {', '.join(STATUSES)})")
-    for key, (types, nullable) in SUMMARY_TYPES.items():
-        if key in data and _wrong_type(data[key], types, nullable):
+    for key, (accepted, nullable) in SUMMARY_TYPES.items():
+        if key in data and _wrong_type(data[key], accepted, nullable):
             if problems is not None:
                 shown = json.dumps(data[key])[:40]
-                reason = f"{key} = {shown} is not {_type_name(types)}"
+                reason = f"{key} = {shown} is not {_type_name(accepted)}"
                 problems.append(Problem(path, reason, "value ignored"))
             data[key] = None
     final = data.get("final_eval") or {}

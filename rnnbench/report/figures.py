@@ -50,12 +50,16 @@ def learning_curves(table: pd.DataFrame, runs: pd.DataFrame, out: Path, palette)
         if (base := _baseline(runs, task, T)) is not None:
             ax.axhline(base, **BASELINE, label=BASELINE_LABEL)
         ax.set_yscale("log")
-        ax.set_title(f"{task}, T = {T}")
+        last = sub[sub["step"] == sub.groupby("variant")["step"].transform("max")]
+        best = last.loc[last["mean"].idxmin(), "variant"] if last["mean"].notna().any() else None
+        ax.set_title(
+            f"{task}, T = {T}" + (f"\nlowest final loss: {best}" if best else ""), fontsize=9
+        )
         ax.set_xlabel("training step")
         ax.set_ylabel(loss_label(task))
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
-    fig.suptitle("Learning curves: mean over seeds, band = min-max")
+    fig.suptitle("Learning curves (mean over seeds, band: min-max)", fontsize=10)
     return save(fig, table, out, "learning_curves")
 
 
@@ -80,7 +84,9 @@ def final_vs_length(table: pd.DataFrame, out: Path, palette) -> Path | None:
             _errorbars(ax_acc, s, "accuracy", palette[v], v)
             ax_sol.plot(s["seq_len"], s["frac_solved"], color=palette[v], marker="o", label=v)
         b = sub.groupby("seq_len")["baseline_loss"].max().dropna()
-        if len(b):
+        if len(b) == 1:  # one length: a line across, not a single invisible point
+            ax_loss.axhline(b.iloc[0], **BASELINE, label=BASELINE_LABEL)
+        elif len(b):
             ax_loss.plot(b.index, b.values, **BASELINE, label=BASELINE_LABEL)
         ax_loss.set_yscale("log")
         label_short_log_y(ax_loss)
