@@ -22,7 +22,7 @@ def build(roots: list, out: str | Path | None = None) -> tuple[Path, Sweep]:
     """Aggregate the runs under `roots` and write the report into `out` (default: ROOT/report)."""
     from . import figures, markdown
     from .files import write_csv
-    from .tables import add_variants
+    from .tables import add_variants, length_table
 
     sweep = load(roots)
     out = Path(out) if out is not None else Path(roots[0]) / "report"
@@ -30,5 +30,9 @@ def build(roots: list, out: str | Path | None = None) -> tuple[Path, Sweep]:
     runs = add_variants(sweep.runs)
     write_csv(out / "runs.csv", runs)
     products = figures.make_all(sweep, runs, out)
+    lengths = length_table(runs)  # eval.seq_lens: the trained networks at other lengths
+    if len(lengths):
+        write_csv(out / "length_generalisation.csv", lengths)
+    products["length_generalisation"] = {"table": lengths, "figure": None}
     path = markdown.write(out, sweep.roots, runs, products, sweep.problems)
     return path, sweep

@@ -270,7 +270,8 @@ def read_run(
     run_dir: Path, name: str, problems: list[Problem]
 ) -> tuple[dict, pd.DataFrame | None, pd.DataFrame | None, pd.DataFrame | None]:
     """One row for the runs table, and the run's metric, grad-norm and diagnostics tables."""
-    row: dict[str, Any] = {"run": name, **_config_columns(run_dir, problems)}
+    config = _config_columns(run_dir, problems)
+    row: dict[str, Any] = {"run": name, **config, "_config": set(config)}
     row.update(_summary_columns(run_dir, problems))
     row.update(_error_columns(run_dir, row))
     metrics = _read(run_dir / METRICS_FILE, read_metrics, problems)
@@ -309,8 +310,9 @@ IDENTITY = {
 }
 
 
-def _tidy(rows: list[dict]) -> pd.DataFrame:
-    """The runs table: core columns first, identity filled from the config, ints as Int64."""
+def _tidy(rows: list[dict], config_columns: set[str]) -> pd.DataFrame:
+    """The runs table: core columns first, identity filled from the config, ints as Int64;
+    ``attrs["config_columns"]`` names the columns that came from config.yaml."""
     runs = pd.DataFrame(rows)
     for col in CORE_COLUMNS:
         if col not in runs.columns:
@@ -333,7 +335,9 @@ def _tidy(rows: list[dict]) -> pd.DataFrame:
         sort = [c for c in ("task", "cell", "seq_len", "seed", "run") if runs[c].notna().any()]
         runs = runs.sort_values(sort, na_position="last", kind="stable").reset_index(drop=True)
     front = [c for c in CORE_COLUMNS if c in runs.columns]
-    return runs[front + sorted(c for c in runs.columns if c not in front)]
+    runs = runs[front + sorted(c for c in runs.columns if c not in front)]
+    runs.attrs["config_columns"] = sorted(config_columns)
+    return runs
 
 
 def _concat(frames: list[pd.DataFrame], columns) -> pd.DataFrame:
@@ -359,6 +363,7 @@ def load(roots: list[str | os.PathLike]) -> Sweep:
     """Every run under `roots`, with the problems met on the way (never raises on bad files)."""
     problems: list[Problem] = []
     rows, tables = [], {"metrics": [], "grads": [], "diags": []}
+    config_columns: set[str] = set()
     root_paths = [Path(r) for r in roots]
     multi = len(root_paths) > 1
     for root in root_paths:
@@ -374,13 +379,14 @@ def load(roots: list[str | os.PathLike]) -> Sweep:
             if name in ("", "."):
                 name = root.name
             row, *frames = read_run(run_dir, name, problems)
+            config_columns |= row.pop("_config")
             rows.append(row)
             for key, frame in zip(tables, frames, strict=True):
                 if frame is not None:
                     tables[key].append(frame.assign(run=name))
     return Sweep(
         root_paths,
-        _tidy(rows),
+        _tidy(rows, config_columns),
         _concat(tables["metrics"], METRIC_SCHEMA),
         _concat(tables["grads"], GRAD_SCHEMA),
         problems,

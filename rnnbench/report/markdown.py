@@ -194,6 +194,27 @@ def _figure_lines(out: Path, products: dict[str, dict]) -> list[str]:
     return lines
 
 
+def _length_lines(table: pd.DataFrame | None) -> list[str]:
+    """The trained networks at other lengths (eval.seq_lens), if any run evaluated them."""
+    if table is None or not len(table):
+        return []
+    t = table.assign(seeds_solved=table["n_solved"].astype(str) + "/" + table["n_runs"].astype(str))
+    t = t.rename(columns={"seq_len": "trained T", "eval_seq_len": "evaluated T"})
+    cols = ["task", "variant", "trained T", "evaluated T", "loss_mean", "baseline_loss",
+            "loss_vs_baseline", "seeds_solved"]  # fmt: skip
+    return [
+        "## Other lengths",
+        "",
+        "The trained networks evaluated at lengths they were not trained on (`eval.seq_lens`): "
+        "mean final eval loss over the completed seeds, the memoryless baseline at that length, "
+        "and the seeds that meet the task's criterion there. Data: "
+        "[`length_generalisation.csv`](length_generalisation.csv).",
+        "",
+        md_table(t, cols),
+        "",
+    ]
+
+
 def _trouble_lines(runs: pd.DataFrame, problems: list[Problem], roots: list[Path]) -> list[str]:
     lines = []
     bad = runs[~runs["status"].isin(["completed"])] if len(runs) else runs
@@ -237,6 +258,7 @@ def write(
             "",
         ]
     lines += _figure_lines(out, products)
+    lines += _length_lines(products.get("length_generalisation", {}).get("table"))
     lines += _trouble_lines(runs, problems, roots)
     if len(runs):
         cols = [c for c in CORE_COLUMNS if c != "error"]

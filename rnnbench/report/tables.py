@@ -11,6 +11,8 @@ about learning, so it is counted apart and left out of the loss statistics.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -35,11 +37,12 @@ BLOWUP = 10.0  # final loss >= 10 x baseline (or not finite): a blow-up, not a p
 
 def variant_columns(runs: pd.DataFrame) -> list[str]:
     """Config columns (besides cell, task, T, seed) whose value differs between runs."""
+    from_config = set(runs.attrs.get("config_columns", runs.columns))  # not summary results
     cols = []
     for col in runs.columns:
         if "." not in col or col in NOT_VARIANT or col == "model.cell":
             continue
-        if col.startswith(("hydra.", "summary.")) or col.startswith("task."):
+        if col.startswith(("hydra.", "summary.", "task.")) or col not in from_config:
             continue
         if runs[col].astype(str).nunique(dropna=False) > 1:
             cols.append(col)
@@ -191,3 +194,36 @@ def grad_norm_table(sweep: Sweep, runs: pd.DataFrame) -> pd.DataFrame:
     )
     table["norm"] = 10.0 ** table["log10_norm"]
     return table
+
+
+LENGTH_KEY = re.compile(r"^length_eval\.(\d+)\.loss$")  # summary.json length_eval: {T': {...}}
+
+
+def length_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """The trained networks evaluated at other lengths T' (``eval.seq_lens``): per (task,
+    variant, trained T, T'), the mean eval loss, the baseline at T', their ratio and the seeds
+    solved, over the completed runs."""
+    cols = ["task", "variant", "seq_len", "eval_seq_len", "n_runs", "n_solved", "loss_mean",
+            "baseline_loss", "loss_vs_baseline"]  # fmt: skip
+    done = runs[runs["status"] == "completed"]
+    frames = []
+    for T2 in sorted({int(m.group(1)) for c in runs.columns if (m := LENGTH_KEY.match(c))}):
+        key = f"length_eval.{T2}."
+        sub = done[["task", "variant", "seq_len"]].assign(
+            eval_seq_len=T2,
+            loss=pd.to_numeric(done[f"{key}loss"], errors="coerce"),
+            base=pd.to_numeric(done.get(f"{key}baseline_loss"), errors="coerce"),
+            solved=done.get(f"{key}solved", pd.Series(False, index=done.index)).fillna(False),
+        )
+        frames.append(sub.dropna(subset=["loss"]))
+    if not frames or not sum(len(f) for f in frames):
+        return pd.DataFrame(columns=cols)
+    g = pd.concat(frames).groupby(["task", "variant", "seq_len", "eval_seq_len"])
+    table = g.agg(
+        n_runs=("loss", "size"),
+        n_solved=("solved", lambda s: int(s.astype(bool).sum())),
+        loss_mean=("loss", "mean"),
+        baseline_loss=("base", "max"),
+    ).reset_index()
+    table["loss_vs_baseline"] = table["loss_mean"] / table["baseline_loss"]
+    return table[cols]
