@@ -10,25 +10,20 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ..cells import CELLS
+from ..tasks import TASKS
 from .files import write_csv, write_png
 
 DPI = 110
-CELL_ORDER = ("rnn", "lstm", "gru")
+CELL_ORDER = CELLS  # the registry's order: rnn, lstm, gru
 BASELINE = {"color": "k", "ls": "--", "lw": 1}  # the memoryless baseline, in every figure
 BASELINE_LABEL = "memoryless baseline"
-# What the loss of each task measures (a task not listed is labelled "loss").
-LOSS_UNITS = {
-    "copy": "cross-entropy, nats",
-    "temporal_order": "cross-entropy, nats",
-    "adding": "MSE",
-}
 
 
 def loss_label(task: str, prefix: str = "eval loss") -> str:
-    from ..tasks import TASKS
-
-    unit = getattr(TASKS.get(task), "loss_unit", None) or LOSS_UNITS.get(task, "loss")
-    return f"{prefix} ({unit})"
+    """`prefix` (the task's loss units, e.g. "MSE"); "loss" for a task not registered."""
+    cls = TASKS.get(task)
+    return f"{prefix} ({cls.loss_units if cls is not None else 'loss'})"
 
 
 def figure(n_rows=1, n_cols=1, w: float = 4.2, h: float = 3.2, layout="constrained", **kw):

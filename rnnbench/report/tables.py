@@ -16,19 +16,17 @@ import re
 import numpy as np
 import pandas as pd
 
+from ..cells import CELL_SPECS, cells_with_gate
 from ..runs import STATUSES
 from .aggregate import Sweep
 from .style import cell_key
 
 # Config keys that never define a variant: the replicate, the axes of the figures, bookkeeping.
 NOT_VARIANT = {"seed", "task.name", "task.seq_len", "threads", "train.progress", "train.figures"}
-# Model keys that the config carries for every cell but only one cell uses: not in other labels.
-CELL_ONLY = {
-    "model.nonlinearity": "rnn",
-    "model.reset_after": "gru",
-    "model.forget_bias": "lstm",
-    "model.chrono_tmax": "lstm",
-}
+# Model keys that the config carries for every cell but only some cells use (the registry's cell
+# options; forget_bias and chrono_tmax set the forget gate): shown only in those cells' labels.
+CELL_ONLY = {f"model.{o.name}": (s.name,) for s in CELL_SPECS.values() for o in s.options}
+CELL_ONLY |= {f"model.{k}": cells_with_gate("f") for k in ("forget_bias", "chrono_tmax")}
 BLOWUP = 10.0  # final loss >= 10 x baseline (or not finite): a blow-up, not a plateau
 
 
@@ -78,7 +76,7 @@ def add_variants(runs: pd.DataFrame) -> pd.DataFrame:
         opts = [
             f"{c.rsplit('.', 1)[-1]}={'T' if c in per_length else row[c]}"
             for c in extra
-            if pd.notna(row[c]) and CELL_ONLY.get(c, cell) == cell
+            if pd.notna(row[c]) and cell in CELL_ONLY.get(c, (cell,))
         ]
         return " ".join([name, ", ".join(opts)]).strip()
 
