@@ -1,53 +1,58 @@
-"""Config schemas (Hydra's ConfigStore) and range validation.
+"""Config schemas (Hydra's ConfigStore) and validation: one definition per key.
 
-Hydra composes ``conf/config.yaml`` on top of the dataclass schemas below, which fixes the set
-of keys and their types. `validate` then checks what types cannot: ranges, finiteness, choices
-and the few rules that tie keys together. Every failure is a `ConfigError` whose message is one
-line naming the key and what is allowed, e.g. ``optim.lr must be a finite number > 0, got nan``.
+Every key is one dataclass field, made with `rnnbench.options.option`: its annotation is the type
+Hydra enforces when composing, then its default, its allowed values and its documentation. The
+sections and where their fields are defined:
 
-The tree (defaults in the dataclasses; the YAML files in ``conf/`` pick the presets):
+    seed, threads, results_root       RNNBenchConfig below
+    model  (the Network keywords)      ModelConfig below
+    task   (make_task keywords)        the task class's constructor: its signature gives the fields
+                                       (name, seq_len and its options), the class checks them
+    optim  (make_optimizer keywords)   the optimiser's ``Config`` dataclass in rnnbench/optim.py
+    clip   (clip_gradients keywords)   optim.ClipConfig
+    train, diagnostics                 TrainConfig, DiagnosticsConfig below
 
-    seed, threads
-    model:  cell, hidden_size, num_layers, dtype, nonlinearity, reset_after, init,
-            forget_bias, chrono_tmax, spectral_radius          (the Network keywords)
-    task:   name, seq_len, + the task's options (make_task keywords)
-    optim:  name, lr, + the optimiser's hyperparameters (make_optimizer keywords)
-    clip:   method, max_value                                   (clip_gradients keywords)
-    train:  steps, batch_size, eval_every, eval_size, log_every, diverge_grad_norm,
-            diverge_grad_norm_after_clip, progress
-    diagnostics: every, jacobian_vectors, time_bins, saturation_eps, spectra, gates
-                                                                (diagnostics.Recorder keywords)
+`validate` builds these dataclasses from a composed config; each one's ``__post_init__`` checks
+its fields (and the rules that tie them together), so the command line, the library API
+(`make_optimizer`, `make_task`) and ``python -m rnnbench --cfg job`` (the defaults) read the same
+definition. Every failure is a `ConfigError` whose message is one line naming the key and what is
+allowed, e.g. ``optim.lr must be a finite number > 0, got nan``. A key that is not a field is an
+error, and so is deleting one (``~seed``).
 
-Every key has a rule in `RULES` (or `TASK_RULES` / `OPTIM_RULES` for the section chosen by
-``task.name`` / ``optim.name``); a key without a rule is itself an error, so a new key cannot
-slip in unvalidated.
+A new key is one field (with its rule and doc) in its section's dataclass; a new task or
+optimiser is its class (tasks: a typed constructor; optimisers: a ``Config``), registered in
+`rnnbench.tasks.TASKS` / `rnnbench.optim.OPTIMIZERS`, plus its preset in ``conf/``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import inspect
 import json
-import math
 import os
 import re
-from dataclasses import dataclass, field
+import typing
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from hydra.errors import CompactHydraException
-from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from rnnbench import init as _init
+from rnnbench.optim import OPTIMIZERS, ClipConfig
+from rnnbench.options import Bool, Choice, Float, Int, OptionError, check_fields, option, show
+from rnnbench.tasks import TASKS, make_task
 
 CONFIG_NAME = "config"
 VERSION_BASE = "1.3"
 
 GROUPS = ("model", "task", "optim")  # the config groups, one per axis of variation
-CELLS = ("rnn", "lstm", "gru")
+CELLS = tuple(_init.GATES)  # rnn, lstm, gru
 DTYPES = ("float32", "float64")
 NONLINEARITIES = ("tanh", "relu")
-INITS = ("pytorch", "glorot", "orthogonal", "identity")
-OPTIMIZERS = ("sgd", "rmsprop", "adam")
-CLIP_METHODS = ("none", "norm", "value")
 ON_DIVERGE = ("stop", "skip")
 
 
@@ -64,298 +69,6 @@ def conf_dir() -> Path:
     here = Path(__file__).resolve().parent
     packaged = here / "conf"
     return packaged if packaged.is_dir() else here.parent / "conf"
-
-
-# --------------------------------------------------------------------------------- schemas
-
-
-@dataclass
-class ModelConfig:
-    cell: str = "lstm"
-    hidden_size: int = 64
-    num_layers: int = 1
-    dtype: str = "float64"
-    nonlinearity: str = "tanh"  # rnn only
-    reset_after: bool = True  # gru only
-    init: str = "pytorch"
-    forget_bias: float | None = None  # lstm only
-    chrono_tmax: float | None = None  # lstm only
-    spectral_radius: float | None = None
-
-
-@dataclass
-class CopyTaskConfig:
-    name: str = "copy"
-    seq_len: int = 100
-    convention: str = "arjovsky2016"
-    variable_delay: bool = False
-
-
-@dataclass
-class AddingTaskConfig:
-    name: str = "adding"
-    seq_len: int = 100
-    convention: str = "le2015"
-
-
-@dataclass
-class TemporalOrderTaskConfig:
-    name: str = "temporal_order"
-    seq_len: int = 100
-    convention: str = "hochreiter1997"
-
-
-@dataclass
-class MultiplicationTaskConfig:
-    name: str = "multiplication"
-    seq_len: int = 100
-    convention: str = "hochreiter1997"
-
-
-@dataclass
-class EmbeddedReberTaskConfig:
-    name: str = "embedded_reber"
-    seq_len: int = 50
-
-
-@dataclass
-class SelectiveCopyTaskConfig:
-    name: str = "selective_copy"
-    seq_len: int = 100
-
-
-@dataclass
-class DigitsTaskConfig:
-    name: str = "digits"
-    seq_len: int = 64
-    permuted: bool = False
-
-
-@dataclass
-class MNISTTaskConfig:
-    name: str = "mnist"
-    seq_len: int = 784
-    permuted: bool = False
-    path: str = "data/mnist"
-
-
-@dataclass
-class MackeyGlassTaskConfig:
-    name: str = "mackey_glass"
-    seq_len: int = 50
-    horizon: int = 10
-    ar_order: int = 10
-    tau: float = 17.0
-    beta: float = 0.2
-    gamma: float = 0.1
-    exponent: float = 10.0
-
-
-@dataclass
-class SGDConfig:  # torch.optim.SGD defaults, but lr 1e-2 (Pascanu et al. 2013) instead of 1e-3
-    name: str = "sgd"
-    lr: float = 1e-2
-    momentum: float = 0.0
-    dampening: float = 0.0
-    weight_decay: float = 0.0
-    nesterov: bool = False
-
-
-@dataclass
-class RMSpropConfig:  # torch.optim.RMSprop defaults
-    name: str = "rmsprop"
-    lr: float = 1e-2
-    alpha: float = 0.99
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    momentum: float = 0.0
-    centered: bool = False
-
-
-@dataclass
-class AdamConfig:  # torch.optim.Adam defaults
-    name: str = "adam"
-    lr: float = 1e-3
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    amsgrad: bool = False
-
-
-@dataclass
-class ClipConfig:
-    method: str = "none"  # none | norm (global L2 norm) | value (element-wise)
-    max_value: float = 1.0
-
-
-@dataclass
-class TrainConfig:
-    steps: int = 1000
-    batch_size: int = 32
-    eval_every: int = 100  # evaluate on the held-out set every this many steps (and at the end)
-    eval_size: int = 512  # sequences in the fixed held-out set
-    log_every: int = 10  # training metrics logged every this many steps
-    diverge_grad_norm: float | None = None  # stop as diverged when ||g|| (before clipping) > this
-    diverge_grad_norm_after_clip: float | None = None  # ... when the clipped ||g|| > this
-    on_diverge: str = "stop"  # stop: end the run as diverged; skip: drop that update, go on
-    checkpoint_every: int = 100  # write checkpoint.npz every this many steps; 0: only on signals
-    progress: bool = True  # tqdm bar when stderr is a terminal
-
-
-@dataclass
-class DiagnosticsConfig:
-    every: int = 50  # log gradient diagnostics every this many steps (and first, last); 0: off
-    jacobian_vectors: int = 2  # random vectors for ||dh_T/dh_t|| (extra backwards); 0: skip
-    time_bins: int = 25  # gate statistics averaged in this many bins of t; 0: every t
-    saturation_eps: float = 0.05  # saturated: sigmoid < eps or > 1 - eps, |tanh| > 1 - eps
-    spectra: bool = True  # spectral radius and largest singular value of each W_hh block
-    gates: bool = True  # gate means and saturated fractions through time
-
-
-@dataclass
-class RNNBenchConfig:
-    seed: int = 0
-    threads: int = 1  # Numba and BLAS threads of this job
-    results_root: str | None = None  # run dirs must lie inside it; null: the current directory
-    model: ModelConfig = field(default_factory=ModelConfig)
-    task: Any = MISSING  # one of the task schemas, chosen by the task group
-    optim: Any = MISSING  # one of the optimiser schemas, chosen by the optim group
-    clip: ClipConfig = field(default_factory=ClipConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
-
-
-def register_configs() -> None:
-    """Store the schemas: the top level as ``rnnbench_schema``, sections under ``schema/``."""
-    cs = ConfigStore.instance()
-    cs.store(name="rnnbench_schema", node=RNNBenchConfig)
-    for group, name, node in (
-        ("schema/task", "copy", CopyTaskConfig),
-        ("schema/task", "adding", AddingTaskConfig),
-        ("schema/task", "temporal_order", TemporalOrderTaskConfig),
-        ("schema/task", "multiplication", MultiplicationTaskConfig),
-        ("schema/task", "embedded_reber", EmbeddedReberTaskConfig),
-        ("schema/task", "selective_copy", SelectiveCopyTaskConfig),
-        ("schema/task", "digits", DigitsTaskConfig),
-        ("schema/task", "mnist", MNISTTaskConfig),
-        ("schema/task", "mackey_glass", MackeyGlassTaskConfig),
-        ("schema/optim", "sgd", SGDConfig),
-        ("schema/optim", "rmsprop", RMSpropConfig),
-        ("schema/optim", "adam", AdamConfig),
-    ):
-        cs.store(group=group, name=name, node=node)
-
-
-register_configs()
-
-
-# --------------------------------------------------------------------------------- rules
-
-
-def _show(value: Any) -> str:
-    """A value as the user typed it: strings quoted, booleans and None in YAML spelling."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, (DictConfig, ListConfig)):
-        value = OmegaConf.to_container(value)
-    return str(value)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-@dataclass(frozen=True)
-class Int:
-    lo: int
-    hi: int
-
-    def check(self, key: str, value: Any) -> None:
-        if not (isinstance(value, int) and not isinstance(value, bool)) or not (
-            self.lo <= value <= self.hi
-        ):
-            raise ConfigError(
-                f"{key} must be an integer in [{self.lo}, {self.hi}], got {_show(value)}"
-            )
-
-
-@dataclass(frozen=True)
-class Float:
-    lo: float = -math.inf
-    hi: float = math.inf
-    lo_open: bool = False
-    hi_open: bool = False
-    optional: bool = False
-
-    def describe(self) -> str:
-        if self.lo == -math.inf and self.hi == math.inf:
-            what = "a finite number"
-        elif self.hi == math.inf:
-            what = f"a finite number {'>' if self.lo_open else '>='} {self.lo:g}"
-        elif self.lo == -math.inf:
-            what = f"a finite number {'<' if self.hi_open else '<='} {self.hi:g}"
-        else:
-            left, right = "(" if self.lo_open else "[", ")" if self.hi_open else "]"
-            what = f"a number in {left}{self.lo:g}, {self.hi:g}{right}"
-        return f"null or {what}" if self.optional else what
-
-    def check(self, key: str, value: Any) -> None:
-        if value is None and self.optional:
-            return
-        ok = _is_number(value) and math.isfinite(value)
-        if ok:
-            ok = (value > self.lo if self.lo_open else value >= self.lo) and (
-                value < self.hi if self.hi_open else value <= self.hi
-            )
-        if not ok:
-            raise ConfigError(f"{key} must be {self.describe()}, got {_show(value)}")
-
-
-@dataclass(frozen=True)
-class Choice:
-    values: tuple[str, ...]
-
-    def check(self, key: str, value: Any) -> None:
-        if not isinstance(value, str) or value not in self.values:
-            raise ConfigError(f"{key} must be one of {', '.join(self.values)}, got {_show(value)}")
-
-
-@dataclass(frozen=True)
-class Bool:
-    def check(self, key: str, value: Any) -> None:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key} must be true or false, got {_show(value)}")
-
-
-@dataclass(frozen=True)
-class Pair:
-    """A list of exactly two numbers, each satisfying `item` (Adam's betas)."""
-
-    item: Float
-
-    def check(self, key: str, value: Any) -> None:
-        if isinstance(value, ListConfig):
-            value = OmegaConf.to_container(value)
-        if not isinstance(value, (list, tuple)) or len(value) != 2:
-            raise ConfigError(
-                f"{key} must be a list of two numbers, each {self.item.describe()}, "
-                f"got {_show(value)}"
-            )
-        for i, v in enumerate(value):
-            self.item.check(f"{key}[{i}]", v)
-
-
-@dataclass(frozen=True)
-class Text:
-    """A non-empty string (a path the task checks itself)."""
-
-    def check(self, key: str, value: Any) -> None:
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"{key} must be a non-empty string, got {_show(value)}")
 
 
 # A results root may not be (or lie inside) one of these: runs never write into the system.
@@ -383,21 +96,20 @@ def _system_dir(path: Path) -> bool:
 
 
 @dataclass(frozen=True)
-class PathRule:
-    """A directory path (the results root): a non-empty string, not a system directory."""
+class RootPath:
+    """A directory path (the results root): null, or a non-empty string, not a system directory."""
 
-    optional: bool = False
+    def describe(self) -> str:
+        return "null or a directory path"
 
-    def check(self, key: str, value: Any) -> None:
-        if value is None and self.optional:
-            return
+    def check(self, key: str, value: Any) -> str | None:
+        if value is None:
+            return None
         if not isinstance(value, str) or not value.strip() or "\0" in value:
-            raise ConfigError(
-                f"{key} must be {'null or ' if self.optional else ''}a directory "
-                f"path, got {_show(value)}"
-            )
+            raise OptionError(f"{key} must be {self.describe()}, got {show(value)}")
         if _system_dir(Path(os.path.abspath(os.path.expanduser(value)))):
-            raise ConfigError(f"{key} must not be a system directory, got {_show(value)}")
+            raise OptionError(f"{key} must not be a system directory, got {show(value)}")
+        return value
 
 
 def _max_threads() -> int:
@@ -407,141 +119,218 @@ def _max_threads() -> int:
     return int(numba.config.NUMBA_NUM_THREADS)
 
 
-PROBABILITY = Float(0.0, 1.0, hi_open=True)  # momentum, beta, alpha: [0, 1)
-NONNEGATIVE = Float(0.0)
-
-RULES: dict[str, Any] = {
-    "seed": Int(0, 2**32 - 1),
-    "threads": None,  # Int(1, _max_threads()), built at check time
-    "results_root": None,  # Path(), checked at check time
-    "model.cell": Choice(CELLS),
-    "model.hidden_size": Int(1, 16384),
-    "model.num_layers": Int(1, 64),
-    "model.dtype": Choice(DTYPES),
-    "model.nonlinearity": Choice(NONLINEARITIES),
-    "model.reset_after": Bool(),
-    "model.init": Choice(INITS),
-    "model.forget_bias": Float(optional=True),
-    "model.chrono_tmax": Float(lo=2.0, lo_open=True, optional=True),
-    "model.spectral_radius": Float(lo=0.0, lo_open=True, optional=True),
-    "task.name": None,  # Choice(registered tasks), built at check time
-    "task.seq_len": Int(1, 1_000_000),
-    "optim.name": Choice(OPTIMIZERS),
-    "optim.lr": Float(lo=0.0, lo_open=True),
-    "clip.method": Choice(CLIP_METHODS),
-    "clip.max_value": Float(lo=0.0, lo_open=True),
-    "train.steps": Int(1, 10**9),
-    "train.batch_size": Int(1, 2**20),
-    "train.eval_every": Int(1, 10**9),
-    "train.eval_size": Int(1, 2**24),
-    "train.log_every": Int(1, 10**9),
-    "train.diverge_grad_norm": Float(lo=0.0, lo_open=True, optional=True),
-    "train.diverge_grad_norm_after_clip": Float(lo=0.0, lo_open=True, optional=True),
-    "train.on_diverge": Choice(ON_DIVERGE),
-    "train.checkpoint_every": Int(0, 10**9),
-    "train.progress": Bool(),
-    "diagnostics.every": Int(0, 10**9),
-    "diagnostics.jacobian_vectors": Int(0, 4096),
-    "diagnostics.time_bins": Int(0, 1_000_000),
-    "diagnostics.saturation_eps": Float(0.0, 0.5, lo_open=True, hi_open=True),
-    "diagnostics.spectra": Bool(),
-    "diagnostics.gates": Bool(),
-}
-
-TASK_RULES: dict[str, dict[str, Any]] = {
-    "copy": {"convention": Choice(("arjovsky2016",)), "variable_delay": Bool()},
-    "adding": {"convention": Choice(("le2015", "hochreiter1997"))},
-    "temporal_order": {"convention": Choice(("hochreiter1997",))},
-    "multiplication": {"convention": Choice(("hochreiter1997", "le2015"))},
-    "digits": {"permuted": Bool()},
-    "mnist": {"permuted": Bool(), "path": Text()},
-    "mackey_glass": {
-        "horizon": Int(1, 1_000_000),
-        "ar_order": Int(1, 1_000_000),
-        "tau": Float(lo=0.0, lo_open=True),
-        "beta": Float(lo=0.0, lo_open=True),
-        "gamma": Float(lo=0.0, lo_open=True),
-        "exponent": Float(lo=0.0, lo_open=True),
-    },
-}
-
-OPTIM_RULES: dict[str, dict[str, Any]] = {
-    "sgd": {
-        "momentum": PROBABILITY,
-        "dampening": Float(0.0, 1.0),
-        "weight_decay": NONNEGATIVE,
-        "nesterov": Bool(),
-    },
-    "rmsprop": {
-        "alpha": PROBABILITY,
-        "eps": Float(lo=0.0, lo_open=True),
-        "weight_decay": NONNEGATIVE,
-        "momentum": PROBABILITY,
-        "centered": Bool(),
-    },
-    "adam": {
-        "betas": Pair(PROBABILITY),
-        "eps": Float(lo=0.0, lo_open=True),
-        "weight_decay": NONNEGATIVE,
-        "amsgrad": Bool(),
-    },
-}
+POSITIVE = Float(lo=0.0, lo_open=True)
+POSITIVE_OR_NULL = Float(lo=0.0, lo_open=True, optional=True)
+COUNT = Int(1, 10**9)
 
 
-def _rule(key: str, cfg: DictConfig) -> Any:
-    section, _, name = key.partition(".")
-    if key == "threads":
-        return Int(1, _max_threads())
-    if key == "results_root":
-        return PathRule(optional=True)
-    if key == "task.name":
-        from rnnbench.tasks import TASKS
+# --------------------------------------------------------------------------------- schemas
 
-        return Choice(tuple(TASKS))
-    if key in RULES:
-        return RULES[key]
-    if section == "task":
-        return TASK_RULES.get(cfg.task.name, {}).get(name)
-    if section == "optim":
-        return OPTIM_RULES.get(cfg.optim.name, {}).get(name)
-    return None
+
+@dataclass
+class ModelConfig:
+    """The ``model`` section: the Network's keywords (the cell-specific ones for that cell only)."""
+
+    cell: str = option("lstm", Choice(CELLS), "rnn | lstm | gru")
+    hidden_size: int = option(64, Int(1, 16384), "H, hidden units per layer")
+    num_layers: int = option(1, Int(1, 64), "stacked layers")
+    dtype: str = option("float64", Choice(DTYPES), "float32 | float64, parameters and states")
+    nonlinearity: str = option("tanh", Choice(NONLINEARITIES), "rnn only: tanh | relu")
+    reset_after: bool = option(
+        True, Bool(), "gru only: true r * (W_hn h + b_hn) (PyTorch, cuDNN); false W_hn (r * h)"
+    )
+    init: str = option("pytorch", Choice(_init.INIT_SCHEMES), "weight initialisation scheme")
+    forget_bias: float | None = option(
+        None, Float(optional=True), "lstm only: forget-gate bias (e.g. 1.0); null: the init's"
+    )
+    chrono_tmax: float | None = option(
+        None,
+        Float(lo=2.0, lo_open=True, optional=True),
+        "lstm only: chrono init, b_f ~ log U[1, Tmax - 1], b_i = -b_f; exclusive with forget_bias",
+    )
+    spectral_radius: float | None = option(
+        None, POSITIVE_OR_NULL, "rescale every recurrent matrix to this spectral radius"
+    )
+
+    def __post_init__(self):
+        check_fields(self, "model")
+        if self.nonlinearity != "tanh" and self.cell != "rnn":
+            raise OptionError(
+                f"model.nonlinearity applies to model.cell=rnn only, not {self.cell}"
+            )
+        if self.reset_after is not True and self.cell != "gru":
+            raise OptionError(f"model.reset_after applies to model.cell=gru only, not {self.cell}")
+        for key in ("forget_bias", "chrono_tmax"):
+            if getattr(self, key) is not None and self.cell != "lstm":
+                raise OptionError(f"model.{key} applies to model.cell=lstm only, not {self.cell}")
+        if self.forget_bias is not None and self.chrono_tmax is not None:
+            raise OptionError(
+                "model.forget_bias and model.chrono_tmax are exclusive: set one to null"
+            )
+
+
+@dataclass
+class TaskConfig:
+    """The ``task`` section's common fields; each task's schema adds its constructor's options
+    (`task_schema`) and the task class checks them (the config adds only seq_len's ceiling)."""
+
+    name: str = option("copy", Choice(lambda: tuple(TASKS)), "the task")
+    seq_len: int = option(100, Int(1, 1_000_000), "T, the length of the task's paper")
+
+    def __post_init__(self):
+        check_fields(self, "task")
+        options = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "name"}
+        make_task(self.name, **options)  # the task's own rules, e.g. a convention's minimum T
+
+
+def task_schema(name: str) -> type:
+    """The dataclass of task `name`'s section, from its class's constructor signature."""
+    cls = TASKS[name]
+    hints = typing.get_type_hints(cls.__init__)
+    extra = []
+    for p in list(inspect.signature(cls.__init__).parameters.values())[1:]:
+        default = MISSING if p.default is inspect.Parameter.empty else p.default
+        meta = {"rule": None, "doc": f"option of {cls.__name__}"}
+        if p.name == "seq_len":
+            continue
+        extra.append((p.name, hints[p.name], field(default=default, metadata=meta)))
+    schema = dataclasses.make_dataclass(f"{cls.__name__}Config", extra, bases=(TaskConfig,))
+    schema.__dataclass_fields__["name"].default = name
+    return schema
+
+
+def optim_schema(name: str) -> type:
+    """The dataclass of optimiser `name`'s section (its ``Config``)."""
+    return OPTIMIZERS[name].Config
+
+
+@dataclass
+class TrainConfig:
+    """The ``train`` section: the training loop."""
+
+    steps: int = option(1000, COUNT, "optimiser steps")
+    batch_size: int = option(32, Int(1, 2**20), "sequences per step")
+    eval_every: int = option(100, COUNT, "evaluate on the held-out set every this many steps")
+    eval_size: int = option(512, Int(1, 2**24), "sequences in the fixed held-out set")
+    log_every: int = option(10, COUNT, "training metrics logged every this many steps")
+    diverge_grad_norm: float | None = option(
+        None, POSITIVE_OR_NULL, "stop as diverged when ||g|| (before clipping) exceeds this"
+    )
+    diverge_grad_norm_after_clip: float | None = option(
+        None, POSITIVE_OR_NULL, "... when the norm of the clipped (applied) gradient does"
+    )
+    on_diverge: str = option(
+        "stop", Choice(ON_DIVERGE), "stop: end as diverged; skip: drop that update, count it"
+    )
+    checkpoint_every: int = option(
+        100, Int(0, 10**9), "checkpoint.npz every this many steps (and on signals); 0: signals"
+    )
+    progress: bool = option(True, Bool(), "tqdm bar with the running loss when stderr is a tty")
+
+    def __post_init__(self):
+        check_fields(self, "train")
+
+
+@dataclass
+class DiagnosticsConfig:
+    """The ``diagnostics`` section: gradient diagnostics (diagnostics.Recorder keywords)."""
+
+    every: int = option(50, Int(0, 10**9), "every this many steps (and first, last); 0: off")
+    jacobian_vectors: int = option(
+        2, Int(0, 4096), "random vectors estimating ||dh_T/dh_t|| (one backward each); 0: skip"
+    )
+    time_bins: int = option(25, Int(0, 1_000_000), "gate statistics in this many bins of t; 0: all")
+    saturation_eps: float = option(
+        0.05,
+        Float(0.0, 0.5, lo_open=True, hi_open=True),
+        "saturated: sigmoid < eps or > 1 - eps, |tanh| > 1 - eps",
+    )
+    spectra: bool = option(True, Bool(), "spectral radius and top singular value of each W_hh")
+    gates: bool = option(True, Bool(), "gate means and saturated fractions through time")
+
+    def __post_init__(self):
+        check_fields(self, "diagnostics")
+
+
+@dataclass
+class RNNBenchConfig:
+    seed: int = option(0, Int(0, 2**32 - 1), "seeds the weights, the data and the diagnostics")
+    threads: int = option(1, Int(1, _max_threads), "Numba and BLAS threads of this job")
+    results_root: str | None = option(
+        None, RootPath(), "run and sweep dirs must lie inside it; null: the current directory"
+    )
+    model: ModelConfig = field(default_factory=ModelConfig)
+    task: Any = MISSING  # one of the task schemas, chosen by the task group
+    optim: Any = MISSING  # one of the optimiser schemas, chosen by the optim group
+    clip: ClipConfig = field(default_factory=ClipConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
+
+    def __post_init__(self):
+        check_fields(self, "")
+
+
+SECTION_SCHEMAS = {"task": task_schema, "optim": optim_schema}  # chosen by the section's name
+
+
+def register_configs() -> None:
+    """Store the schemas: the top level as ``rnnbench_schema``, sections under ``schema/``."""
+    cs = ConfigStore.instance()
+    cs.store(name="rnnbench_schema", node=RNNBenchConfig)
+    for group, registry in (("task", TASKS), ("optim", OPTIMIZERS)):
+        for name in registry:
+            cs.store(group=f"schema/{group}", name=name, node=SECTION_SCHEMAS[group](name))
+
+
+register_configs()
 
 
 # --------------------------------------------------------------------------------- validate
 
 
-def _leaves(node: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    """(dotted key, value) for every leaf under `node`; lists count as leaves."""
-    if isinstance(node, DictConfig):
-        out = []
-        for k in node:
-            out.extend(_leaves(node[k], f"{prefix}{k}."))
-        return out
-    return [(prefix[:-1], node)]
+def _build(schema: type, data: Any, prefix: str) -> Any:
+    """An instance of dataclass `schema` from plain `data`: its ``__post_init__`` checks run.
 
-
-def _cross_checks(cfg: DictConfig) -> None:
-    """Rules that tie keys together (each still reported as one line naming the key)."""
-    m = cfg.model
-    if m.nonlinearity != "tanh" and m.cell != "rnn":
-        raise ConfigError(f"model.nonlinearity applies to model.cell=rnn only, not {m.cell}")
-    if m.reset_after is not True and m.cell != "gru":
-        raise ConfigError(f"model.reset_after applies to model.cell=gru only, not {m.cell}")
-    for key in ("forget_bias", "chrono_tmax"):
-        if m[key] is not None and m.cell != "lstm":
-            raise ConfigError(f"model.{key} applies to model.cell=lstm only, not {m.cell}")
-    if m.forget_bias is not None and m.chrono_tmax is not None:
-        raise ConfigError("model.forget_bias and model.chrono_tmax are exclusive: set one to null")
-    o = cfg.optim
-    if o.name == "sgd" and o.nesterov and (o.momentum <= 0 or o.dampening != 0):
-        raise ConfigError("optim.nesterov requires optim.momentum > 0 and optim.dampening = 0")
-    # The task checks its own cross-field rules (e.g. a convention's minimum length).
-    from rnnbench.tasks import make_task
-
+    Unknown keys and deleted ones are errors; sections typed Any take the schema their
+    ``name`` chooses.
+    """
+    section = prefix[:-1]
+    if not isinstance(data, dict):
+        raise ConfigError(f"{section} is missing: choose a {section} config")
+    names = [f.name for f in fields(schema)]
+    for key in data:
+        if key not in names:
+            raise ConfigError(f"{prefix}{key} is not a known key")
+    hints = typing.get_type_hints(schema)
+    kwargs = {}
+    for name in names:
+        key = prefix + name
+        if name not in data:
+            if dataclasses.is_dataclass(hints[name]) or name in SECTION_SCHEMAS:
+                raise ConfigError(f"{key} is missing: choose a {key} config")
+            raise ConfigError(f"{key} is required: it may be set, not deleted (~{key})")
+        value = data[name]
+        if name in SECTION_SCHEMAS and not prefix:
+            value = _build(_section_schema(name, value), value, f"{key}.")
+        elif dataclasses.is_dataclass(hints[name]):
+            value = _build(hints[name], value, f"{key}.")
+        kwargs[name] = value
     try:
-        make_task(cfg.task.name, **task_options(cfg))
-    except (TypeError, ValueError) as exc:
+        return schema(**kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:  # OptionError, or a library's own check
         raise ConfigError(str(exc).splitlines()[0]) from None
+
+
+def _section_schema(section: str, data: Any) -> type:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{section} is missing: choose a {section} config")
+    registry = TASKS if section == "task" else OPTIMIZERS
+    name = data.get("name")
+    if name not in registry:
+        raise ConfigError(f"{section}.name must be one of {', '.join(registry)}, got {show(name)}")
+    return SECTION_SCHEMAS[section](name)
 
 
 _RESOLVER = re.compile(r"\$\{\s*([A-Za-z_][\w.\-]*)\s*:")
@@ -586,19 +375,7 @@ def validate(cfg: DictConfig) -> None:
     if present, is Hydra's business and skipped.
     """
     check_interpolations(cfg)
-    for section in ("model", "task", "optim", "clip", "train", "diagnostics"):
-        if not isinstance(cfg.get(section), DictConfig):
-            raise ConfigError(f"{section} is missing: choose a {section} config")
-    for key in ("task.name", "optim.name"):  # the sections' rules depend on these
-        _rule(key, cfg).check(key, OmegaConf.select(cfg, key))
-    for key, value in _leaves(cfg):
-        if key.startswith("hydra."):
-            continue
-        rule = _rule(key, cfg)
-        if rule is None:
-            raise ConfigError(f"{key} is not a known key")
-        rule.check(key, value)
-    _cross_checks(cfg)
+    _build(RNNBenchConfig, resolved(cfg), "")
 
 
 def results_root(root: str | None, cwd: str | os.PathLike | None = None) -> Path:
@@ -616,7 +393,7 @@ def check_output_dir(
     resolved, so ``../x`` or a link cannot escape; the root may not be a system directory.
     """
     base = results_root(root, cwd)
-    where = f"results_root={_show(root)}" if root else f"the current directory {str(base)!r}"
+    where = f"results_root={show(root)}" if root else f"the current directory {str(base)!r}"
     if _system_dir(base):
         raise ConfigError(
             f"results_root must not be a system directory, got {where}; set results_root=DIR"

@@ -19,35 +19,42 @@ lr learning rate, wd weight decay (L2, added to the gradient: g <- g + wd * p).
 
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from typing import ClassVar
 
 import numpy as np
 
+from rnnbench.options import (
+    Bool,
+    Choice,
+    Float,
+    OptionError,
+    Pair,
+    check_fields,
+    default_of,
+    option,
+)
+
 __all__ = ["OPTIMIZERS", "CLIP_METHODS", "Optimizer", "SGD", "RMSprop", "Adam"]
-__all__ += ["make_optimizer", "clip_gradients", "global_norm"]
+__all__ += ["make_optimizer", "clip_gradients", "global_norm", "ClipConfig"]
+__all__ += ["SGDConfig", "RMSpropConfig", "AdamConfig"]
 
 CLIP_METHODS = ("none", "norm", "value")
+CLIP_METHOD = Choice(CLIP_METHODS)
+CLIP_MAX = Float(lo=0.0, lo_open=True)
 
 
 # --------------------------------------------------------------------------- validation
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, (bool, np.bool_)
-    )
-
-
-def _number(key: str, value, what: str, ok) -> float:
-    """Return `value` as a python float if it is a finite number satisfying `ok`, else raise."""
-    if not _is_number(value) or not math.isfinite(float(value)) or not ok(float(value)):
-        raise ValueError(f"optim.{key} must be a finite number {what}, got {value!r}")
-    return float(value)
-
-
-def _flag(key: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"optim.{key} must be true or false, got {value!r}")
-    return bool(value)
+# Allowed values: what torch.optim's constructors accept, except that every number must be finite
+# and lr > 0 (a zero learning rate trains nothing) and eps > 0 (eps = 0 divides 0 by 0 at a zero
+# gradient). tests/test_optim.py checks these verdicts against torch itself.
+LR = Float(lo=0.0, lo_open=True)
+EPS = Float(lo=0.0, lo_open=True)
+NONNEGATIVE = Float(lo=0.0)
+FINITE = Float()
+BETA = Float(0.0, 1.0, hi_open=True)
 
 
 def _check_params(params) -> None:
@@ -84,25 +91,92 @@ def _lerp_(a: np.ndarray, b: np.ndarray, w: float, tmp: np.ndarray) -> None:
         np.subtract(b, tmp, out=a)
 
 
+# --------------------------------------------------------------------------- hyperparameters
+
+
+@dataclass
+class SGDConfig:
+    """torch.optim.SGD's hyperparameters and defaults (the ``optim`` section for optim=sgd)."""
+
+    name: str = option("sgd", None, "the optimiser")
+    lr: float = option(1e-3, LR, "learning rate (the sgd preset uses 0.01, Pascanu et al. 2013)")
+    momentum: float = option(0.0, NONNEGATIVE, "mu; 0: plain SGD")
+    dampening: float = option(0.0, FINITE, "the gradient enters the momentum as (1 - dampening) g")
+    weight_decay: float = option(0.0, NONNEGATIVE, "L2 penalty: g <- g + weight_decay * p")
+    nesterov: bool = option(False, Bool(), "Nesterov momentum (needs momentum > 0, dampening 0)")
+
+    def __post_init__(self):
+        check_fields(self, "optim")
+        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+            raise OptionError(
+                "optim.nesterov requires optim.momentum > 0 and optim.dampening == 0, got "
+                f"momentum={self.momentum}, dampening={self.dampening}"
+            )
+
+
+@dataclass
+class RMSpropConfig:
+    """torch.optim.RMSprop's hyperparameters and defaults (optim=rmsprop)."""
+
+    name: str = option("rmsprop", None, "the optimiser")
+    lr: float = option(1e-2, LR, "learning rate")
+    alpha: float = option(0.99, NONNEGATIVE, "decay of the average of g^2")
+    eps: float = option(1e-8, EPS, "added to the root mean square")
+    weight_decay: float = option(0.0, NONNEGATIVE, "L2 penalty: g <- g + weight_decay * p")
+    momentum: float = option(0.0, NONNEGATIVE, "momentum of the scaled step; 0: none")
+    centered: bool = option(False, Bool(), "divide by the variance estimate instead")
+
+    def __post_init__(self):
+        check_fields(self, "optim")
+
+
+@dataclass
+class AdamConfig:
+    """torch.optim.Adam's hyperparameters and defaults (optim=adam)."""
+
+    name: str = option("adam", None, "the optimiser")
+    lr: float = option(1e-3, LR, "learning rate")
+    betas: list[float] = option([0.9, 0.999], Pair(BETA), "decays of the moment averages")
+    eps: float = option(1e-8, EPS, "added to the denominator")
+    weight_decay: float = option(0.0, NONNEGATIVE, "L2 penalty (not AdamW's decoupled decay)")
+    amsgrad: bool = option(False, Bool(), "use the running maximum of the second moment")
+
+    def __post_init__(self):
+        check_fields(self, "optim")
+
+
 # --------------------------------------------------------------------------- optimisers
 
 
 class Optimizer:
     """Base class: holds the params dict, the step count and per-parameter state buffers.
 
-    Subclasses declare `name`, `defaults` (the keyword hyperparameters besides lr, with
-    PyTorch's defaults), `_buffer_names()` (the per-parameter state they keep) and `_update`.
-    The learning rate is the attribute `lr` and may be changed between steps (schedules).
+    Subclasses declare `name`, `Config` (the dataclass of their hyperparameters: each one's
+    default, PyTorch's, its allowed values and its documentation; it is also the schema of the
+    ``optim`` config section), `_buffer_names()` (the per-parameter state they keep) and
+    `_update`. Each hyperparameter becomes an attribute; the learning rate `lr` may be changed
+    between steps (schedules). `defaults` holds the hyperparameters besides lr.
     """
 
-    name: str = ""
-    defaults: dict = {}
+    name: ClassVar[str] = ""
+    Config: ClassVar[type]
+    defaults: ClassVar[dict] = {}
 
-    def __init__(self, params: dict[str, np.ndarray], lr: float, **hparams):
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.defaults = {
+            f.name: tuple(d) if isinstance(d := default_of(f), list) else d
+            for f in fields(cls.Config)
+            if f.name not in ("name", "lr")
+        }
+
+    def __init__(self, params: dict[str, np.ndarray], lr: float | None = None, **hparams):
         _check_params(params)
         self.params = params  # the caller's dict: updated in place, arrays looked up each step
-        self.lr = _number("lr", lr, "> 0", lambda v: v > 0)
-        self._validate(**hparams)
+        config = self.Config(**hparams) if lr is None else self.Config(lr=lr, **hparams)
+        for f in fields(config):
+            if f.name != "name":
+                setattr(self, f.name, getattr(config, f.name))
         self.step_count = 0
         self.state: dict[str, dict[str, np.ndarray]] = {
             b: {k: np.zeros_like(p) for k, p in params.items()} for b in self._buffer_names()
@@ -110,9 +184,6 @@ class Optimizer:
         self._scratch = [{k: np.empty_like(p) for k, p in params.items()} for _ in range(2)]
 
     # -- to be provided by subclasses
-    def _validate(self, **hparams) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
-
     def _buffer_names(self) -> tuple[str, ...]:
         return ()
 
@@ -201,21 +272,7 @@ class SGD(Optimizer):
     """
 
     name = "sgd"
-    defaults = {"momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False}
-
-    def __init__(self, params, lr: float = 1e-3, **hparams):
-        super().__init__(params, lr, **hparams)
-
-    def _validate(self, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
-        self.momentum = _number("momentum", momentum, ">= 0", lambda v: v >= 0)
-        self.dampening = _number("dampening", dampening, "", lambda v: True)
-        self.weight_decay = _number("weight_decay", weight_decay, ">= 0", lambda v: v >= 0)
-        self.nesterov = _flag("nesterov", nesterov)
-        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
-            raise ValueError(
-                "optim.nesterov requires optim.momentum > 0 and optim.dampening == 0, got "
-                f"momentum={self.momentum}, dampening={self.dampening}"
-            )
+    Config = SGDConfig
 
     def _buffer_names(self):
         return ("momentum_buffer",) if self.momentum != 0 else ()
@@ -254,23 +311,7 @@ class RMSprop(Optimizer):
     """
 
     name = "rmsprop"
-    defaults = {
-        "alpha": 0.99,
-        "eps": 1e-8,
-        "weight_decay": 0.0,
-        "momentum": 0.0,
-        "centered": False,
-    }
-
-    def __init__(self, params, lr: float = 1e-2, **hparams):
-        super().__init__(params, lr, **hparams)
-
-    def _validate(self, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
-        self.alpha = _number("alpha", alpha, "in [0, 1]", lambda v: 0 <= v <= 1)
-        self.eps = _number("eps", eps, "> 0", lambda v: v > 0)
-        self.weight_decay = _number("weight_decay", weight_decay, ">= 0", lambda v: v >= 0)
-        self.momentum = _number("momentum", momentum, ">= 0", lambda v: v >= 0)
-        self.centered = _flag("centered", centered)
+    Config = RMSpropConfig
 
     def _buffer_names(self):
         names = ("square_avg",)
@@ -323,24 +364,7 @@ class Adam(Optimizer):
     """
 
     name = "adam"
-    defaults = {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False}
-
-    def __init__(self, params, lr: float = 1e-3, **hparams):
-        super().__init__(params, lr, **hparams)
-
-    def _validate(self, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
-        try:
-            b1, b2 = betas
-        except (TypeError, ValueError):
-            raise ValueError(f"optim.betas must be a pair of numbers, got {betas!r}") from None
-        in01 = lambda v: 0 <= v < 1  # noqa: E731
-        self.betas = (
-            _number("betas[0]", b1, "in [0, 1)", in01),
-            _number("betas[1]", b2, "in [0, 1)", in01),
-        )
-        self.eps = _number("eps", eps, "> 0", lambda v: v > 0)
-        self.weight_decay = _number("weight_decay", weight_decay, ">= 0", lambda v: v >= 0)
-        self.amsgrad = _flag("amsgrad", amsgrad)
+    Config = AdamConfig
 
     def _buffer_names(self):
         return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if self.amsgrad else ())
@@ -397,7 +421,7 @@ def make_optimizer(
             f"optim.{unknown[0]} is not an option of {name} "
             f"(allowed: lr, {', '.join(cls.defaults)})"
         )
-    return cls(params, **hparams) if lr is None else cls(params, lr, **hparams)
+    return cls(params, lr, **hparams)
 
 
 # --------------------------------------------------------------------------- clipping
@@ -413,6 +437,17 @@ def global_norm(grads: Mapping[str, np.ndarray], keys: Iterable[str] | None = No
             flat = flat.astype(np.float64)
         total += float(np.dot(flat, flat))
     return math.sqrt(total)
+
+
+@dataclass
+class ClipConfig:
+    """The ``clip`` section: the arguments of `clip_gradients`."""
+
+    method: str = option("none", CLIP_METHOD, "none | norm (global L2 norm) | value (element-wise)")
+    max_value: float = option(1.0, CLIP_MAX, "bound on the norm (norm) or on each entry (value)")
+
+    def __post_init__(self):
+        check_fields(self, "clip")
 
 
 def clip_gradients(
@@ -436,15 +471,9 @@ def clip_gradients(
     the method, and that norm is returned twice: deciding what a diverged step means (skip,
     stop, record) is the caller's job.
     """
-    if method not in CLIP_METHODS:
-        raise ValueError(
-            f"clip_gradients method must be one of {', '.join(CLIP_METHODS)}, got {method!r}"
-        )
-    if method != "none" and (
-        not _is_number(max_value) or not math.isfinite(float(max_value)) or max_value <= 0
-    ):
-        raise ValueError(f"clip_gradients max_value must be a finite number > 0, got {max_value!r}")
-    max_value = float(max_value)
+    method = CLIP_METHOD.check("clip.method", method)
+    if method != "none":
+        max_value = CLIP_MAX.check("clip.max_value", max_value)
     keys = list(grads.keys() if keys is None else keys)
     before = global_norm(grads, keys)
     if method == "none" or not math.isfinite(before):

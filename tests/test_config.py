@@ -3,7 +3,9 @@ out-of-range, non-finite and wrong-type values with one line naming the key."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import typing
 
 import pytest
 from conftest import compose_config
@@ -12,7 +14,10 @@ from idx import write_mnist
 from omegaconf import OmegaConf
 
 from rnnbench import config as C
-from rnnbench.cli import check_overrides
+from rnnbench._hydra_preflight import check_overrides
+from rnnbench.optim import OPTIMIZERS
+from rnnbench.options import Float, OptionError
+from rnnbench.tasks import TASKS
 
 EXPERIMENTS = sorted(p.stem for p in (C.conf_dir() / "experiment").glob("*.yaml"))
 GROUPS = {g: sorted(p.stem for p in (C.conf_dir() / g).glob("*.yaml")) for g in C.GROUPS}
@@ -167,11 +172,12 @@ CASES = [
     ([], "optim.weight_decay", ["-1", "inf"]),
     ([], "optim.amsgrad", ["perhaps"]),
     (["optim=sgd"], "optim.lr", ["0", "nan"]),
-    (["optim=sgd"], "optim.momentum", ["-0.5", "1", "nan"]),
-    (["optim=sgd"], "optim.dampening", ["-0.1", "1.5", "inf"]),
+    (["optim=sgd"], "optim.momentum", ["-0.5", "nan"]),
+    (["optim=sgd"], "optim.dampening", ["inf", "nan"]),
     (["optim=sgd"], "optim.weight_decay", ["-1", "nan"]),
     (["optim=sgd"], "optim.nesterov", ["yesno"]),
-    (["optim=rmsprop"], "optim.alpha", ["1.5", "-0.1", "nan"]),
+    (["optim=rmsprop"], "optim.lr", ["0"]),
+    (["optim=rmsprop"], "optim.alpha", ["-0.1", "nan"]),
     (["optim=rmsprop"], "optim.eps", ["0", "inf"]),
     (["optim=rmsprop"], "optim.weight_decay", ["-1"]),
     (["optim=rmsprop"], "optim.momentum", ["-1", "nan"]),
@@ -205,18 +211,61 @@ def test_bad_value_is_one_line_naming_the_key(hydra_init, pre, key, value):
     assert msg.startswith(key), msg
 
 
-def test_every_rule_has_cases():
-    """Each rule (including each task's and optimiser's own) appears in the table above."""
+def _checked_fields(schema, prefix=""):
+    """Dotted keys of every field of `schema` (nested sections included)."""
+    out, hints = set(), typing.get_type_hints(schema)
+    for f in dataclasses.fields(schema):
+        if dataclasses.is_dataclass(hints[f.name]) or f.name in C.SECTION_SCHEMAS:
+            continue
+        out.add(prefix + f.name)
+    return out
+
+
+def test_every_key_has_cases():
+    """Each field of each section schema (each task's and optimiser's too) has bad values above."""
     covered = {(tuple(pre), key) for pre, key, _ in CASES}
-    keys = {key for _, key in covered}
-    assert set(C.RULES) <= keys, set(C.RULES) - keys
-    for group, rules in (("task", C.TASK_RULES), ("optim", C.OPTIM_RULES)):
-        for name, section in rules.items():
+    plain = {key for pre, key in covered if not pre}
+    assert _checked_fields(C.RNNBenchConfig) <= plain
+    for section, schema in (
+        ("model", C.ModelConfig),
+        ("clip", C.ClipConfig),
+        ("train", C.TrainConfig),
+        ("diagnostics", C.DiagnosticsConfig),
+    ):
+        assert _checked_fields(schema, f"{section}.") <= {key for _, key in covered}, section
+    for group, registry in (("task", TASKS), ("optim", OPTIMIZERS)):
+        for name in registry:
             chosen = {k for pre, k in covered if f"{group}={name}" in pre}
             if name in ("copy", "adam"):  # the defaults: cases without a group choice
-                chosen |= {k for pre, k in covered if not pre}
-            missing = {f"{group}.{k}" for k in section} - chosen
+                chosen |= plain
+            keys = _checked_fields(C.SECTION_SCHEMAS[group](name), f"{group}.")
+            missing = keys - chosen - {f"{group}.name"} - (plain if group == "task" else set())
             assert not missing, (name, missing)
+
+
+def test_torch_ranges_win(hydra_init):
+    """Where the config and the optimisers once disagreed, torch's constructor checks win."""
+    check_overrides(["optim=sgd", "optim.momentum=1", "optim.dampening=1.5"])
+    check_overrides(["optim=sgd", "optim.dampening=-0.1"])
+    check_overrides(["optim=rmsprop", "optim.alpha=1.5"])
+    assert error(["optim=rmsprop", "optim.alpha=-0.1"]).startswith(
+        "optim.alpha must be a finite number >= 0, got -0.1"
+    )
+
+
+def test_one_definition_serves_cli_and_api():
+    """The optim section's schema is the optimiser's own Config; defaults are torch's."""
+    assert C.SECTION_SCHEMAS["optim"]("rmsprop") is OPTIMIZERS["rmsprop"].Config
+    assert OPTIMIZERS["sgd"].defaults == {
+        "momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False
+    }
+    assert C.optim_options(compose_config(["optim=sgd"]))["lr"] == 0.01  # the preset's lr
+    assert OPTIMIZERS["sgd"].Config().lr == 1e-3  # torch's default
+    schema = C.task_schema("copy")
+    assert {f.name: f.default for f in dataclasses.fields(schema)} == {
+        "name": "copy", "seq_len": 100, "convention": "arjovsky2016", "variable_delay": False
+    }
+    assert "variable_delay" not in {f.name for f in dataclasses.fields(C.task_schema("adding"))}
 
 
 @pytest.mark.parametrize(
@@ -272,8 +321,8 @@ def test_unknown_leaf_is_rejected():
 
 
 def test_float_rule_describe():
-    assert C.Float(0.0, 1.0, hi_open=True).describe() == "a number in [0, 1)"
-    assert C.Float(lo=0.0, lo_open=True, optional=True).describe() == "null or a finite number > 0"
-    C.Float().check("k", 1e300)
-    with pytest.raises(C.ConfigError):
-        C.Float().check("k", math.nan)
+    assert Float(0.0, 1.0, hi_open=True).describe() == "a number in [0, 1)"
+    assert Float(lo=0.0, lo_open=True, optional=True).describe() == "null or a finite number > 0"
+    Float().check("k", 1e300)
+    with pytest.raises(OptionError):
+        Float().check("k", math.nan)

@@ -235,12 +235,13 @@ def test_step_checks_grads():
         ("sgd", {"lr": 0.0}, "optim.lr must be a finite number > 0, got 0.0"),
         ("sgd", {"lr": -1e-3}, "optim.lr must be a finite number > 0, got -0.001"),
         ("sgd", {"lr": "0.1"}, "optim.lr must be a finite number > 0, got '0.1'"),
-        ("adam", {"betas": (1.0, 0.999)}, "optim.betas[0] must be a finite number in [0, 1)"),
-        ("adam", {"betas": (0.9, -0.1)}, "optim.betas[1] must be a finite number in [0, 1)"),
-        ("adam", {"betas": 0.9}, "optim.betas must be a pair of numbers, got 0.9"),
+        ("adam", {"betas": (1.0, 0.999)}, "optim.betas[0] must be a number in [0, 1), got 1.0"),
+        ("adam", {"betas": (0.9, -0.1)}, "optim.betas[1] must be a number in [0, 1), got -0.1"),
+        ("adam", {"betas": 0.9}, "optim.betas must be a list of two numbers, each a number in"),
         ("adam", {"eps": 0.0}, "optim.eps must be a finite number > 0, got 0.0"),
         ("rmsprop", {"eps": -1e-8}, "optim.eps must be a finite number > 0"),
-        ("rmsprop", {"alpha": 1.5}, "optim.alpha must be a finite number in [0, 1], got 1.5"),
+        ("rmsprop", {"alpha": -0.5}, "optim.alpha must be a finite number >= 0, got -0.5"),
+        ("sgd", {"dampening": math.nan}, "optim.dampening must be a finite number, got nan"),
         ("rmsprop", {"momentum": -0.1}, "optim.momentum must be a finite number >= 0"),
         ("sgd", {"momentum": -0.9}, "optim.momentum must be a finite number >= 0, got -0.9"),
         ("sgd", {"weight_decay": -1.0}, "optim.weight_decay must be a finite number >= 0"),
@@ -261,6 +262,36 @@ def test_validation_messages(name, kwargs, message):
     text = str(err.value)
     assert message in text
     assert "\n" not in text
+
+
+# The values whose range once differed between the config and the optimisers, and their edges.
+TORCH_RANGE_CASES = [
+    ("rmsprop", "alpha", [-0.5, 0.0, 0.5, 0.99, 1.0, 1.5]),
+    ("sgd", "momentum", [-0.5, 0.0, 0.9, 1.0, 2.0]),
+    ("sgd", "dampening", [-0.5, 0.0, 0.5, 1.0, 1.5]),
+    ("rmsprop", "momentum", [-0.1, 0.0, 1.0, 3.0]),
+    ("adam", "weight_decay", [-1.0, 0.0, 1e3]),
+]
+
+
+@pytest.mark.parametrize(("name", "key", "values"), TORCH_RANGE_CASES)
+def test_allowed_values_are_torchs(name, key, values):
+    """One rule per hyperparameter: accepted exactly when torch.optim's constructor accepts it
+    (for finite values; lr > 0 and eps > 0 are this project's stricter, documented rules)."""
+    torch = pytest.importorskip("torch")
+    for value in values:
+        try:
+            getattr(torch.optim, TORCH_NAMES[name])([torch.zeros(1)], lr=1e-3, **{key: value})
+            torch_ok = True
+        except ValueError:
+            torch_ok = False
+        try:
+            make_optimizer(name, make_params(), lr=1e-3, **{key: value})
+            ours_ok = True
+        except ValueError as err:
+            assert str(err).startswith(f"optim.{key} must be"), err
+            ours_ok = False
+        assert ours_ok == torch_ok, (name, key, value, torch_ok)
 
 
 def test_betas_may_be_a_list():
