@@ -408,7 +408,7 @@ def test_divergence_on_the_clipped_norm_is_recorded_with_its_step(tmp_path):
 def test_gradient_experiments_sweep_the_documented_grid(name, jobs):
     from hydra import initialize_config_dir
 
-    from rnnbench.cli import _job_overrides, check_overrides
+    from rnnbench._hydra_preflight import _job_overrides, check_overrides
     from rnnbench.config import CONFIG_NAME, VERSION_BASE, conf_dir, validate
 
     with initialize_config_dir(str(conf_dir()), version_base=VERSION_BASE, job_name="test"):
