@@ -41,7 +41,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.errors import CompactHydraException
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from rnnbench import init as _init
+from rnnbench import cells as _cells
 from rnnbench.optim import OPTIMIZERS, ClipConfig
 from rnnbench.options import Bool, Choice, Float, Int, OptionError, check_fields, option, show
 from rnnbench.tasks import TASKS, make_task
@@ -50,9 +50,7 @@ CONFIG_NAME = "config"
 VERSION_BASE = "1.3"
 
 GROUPS = ("model", "task", "optim")  # the config groups, one per axis of variation
-CELLS = tuple(_init.GATES)  # rnn, lstm, gru
 DTYPES = ("float32", "float64")
-NONLINEARITIES = ("tanh", "relu")
 ON_DIVERGE = ("stop", "skip")
 
 
@@ -127,46 +125,65 @@ COUNT = Int(1, 10**9)
 # --------------------------------------------------------------------------------- schemas
 
 
+def _cells_with_option(name: str) -> tuple[str, ...]:
+    """The cells a ``model`` key applies to: a cell's own option, or the forget-gate inits."""
+    if name in ("forget_bias", "chrono_tmax"):
+        return _cells.cells_with_gate("f")
+    return tuple(c for c, spec in _cells.CELL_SPECS.items() if name in spec.defaults())
+
+
 @dataclass
 class ModelConfig:
-    """The ``model`` section: the Network's keywords (the cell-specific ones for that cell only)."""
+    """The ``model`` section: the Network's keywords, one flat section for every cell.
 
-    cell: str = option("lstm", Choice(CELLS), "rnn | lstm | gru")
+    Allowed values are the Network's own (`rnnbench.network.check_options` and the cell registry
+    `rnnbench.cells`); the config adds ceilings on hidden_size and num_layers, and that a cell's
+    option (nonlinearity, reset_after, forget_bias, chrono_tmax) is set only for its cells.
+    """
+
+    cell: str = option("lstm", Choice(_cells.cell_names), "rnn | lstm | gru (rnnbench/cells.py)")
     hidden_size: int = option(64, Int(1, 16384), "H, hidden units per layer")
     num_layers: int = option(1, Int(1, 64), "stacked layers")
     dtype: str = option("float64", Choice(DTYPES), "float32 | float64, parameters and states")
-    nonlinearity: str = option("tanh", Choice(NONLINEARITIES), "rnn only: tanh | relu")
+    nonlinearity: str = option("tanh", None, "rnn only: tanh | relu")
     reset_after: bool = option(
-        True, Bool(), "gru only: true r * (W_hn h + b_hn) (PyTorch, cuDNN); false W_hn (r * h)"
+        True, None, "gru only: true r * (W_hn h + b_hn) (PyTorch, cuDNN); false W_hn (r * h)"
     )
-    init: str = option("pytorch", Choice(_init.INIT_SCHEMES), "weight initialisation scheme")
+    init: str = option("pytorch", None, "pytorch | glorot | orthogonal | identity")
     forget_bias: float | None = option(
-        None, Float(optional=True), "lstm only: forget-gate bias (e.g. 1.0); null: the init's"
+        None, None, "lstm only: forget-gate bias (e.g. 1.0); null: the init's"
     )
     chrono_tmax: float | None = option(
-        None,
-        Float(lo=2.0, lo_open=True, optional=True),
-        "lstm only: chrono init, b_f ~ log U[1, Tmax - 1], b_i = -b_f; exclusive with forget_bias",
+        None, None, "lstm only: chrono init, b_f ~ log U[1, Tmax - 1], b_i = -b_f (Tmax > 2)"
     )
     spectral_radius: float | None = option(
-        None, POSITIVE_OR_NULL, "rescale every recurrent matrix to this spectral radius"
+        None, None, "rescale every recurrent matrix to this spectral radius (> 0)"
     )
 
     def __post_init__(self):
         check_fields(self, "model")
-        if self.nonlinearity != "tanh" and self.cell != "rnn":
-            raise OptionError(
-                f"model.nonlinearity applies to model.cell=rnn only, not {self.cell}"
-            )
-        if self.reset_after is not True and self.cell != "gru":
-            raise OptionError(f"model.reset_after applies to model.cell=gru only, not {self.cell}")
-        for key in ("forget_bias", "chrono_tmax"):
-            if getattr(self, key) is not None and self.cell != "lstm":
-                raise OptionError(f"model.{key} applies to model.cell=lstm only, not {self.cell}")
-        if self.forget_bias is not None and self.chrono_tmax is not None:
-            raise OptionError(
-                "model.forget_bias and model.chrono_tmax are exclusive: set one to null"
-            )
+        defaults = {f.name: f.default for f in fields(self)}
+        for name in ("nonlinearity", "reset_after", "forget_bias", "chrono_tmax"):
+            cells = _cells_with_option(name)
+            if getattr(self, name) != defaults[name] and self.cell not in cells:
+                raise OptionError(
+                    f"model.{name} applies to model.cell={'|'.join(cells)} only, not {self.cell}"
+                )
+        from rnnbench.network import check_options  # deferred: the kernels
+
+        try:
+            check_options(self.cell, 1, self.hidden_size, self.num_layers, **network_options(self))
+        except (TypeError, ValueError) as exc:
+            raise OptionError(f"model.{str(exc).splitlines()[0]}") from None
+
+
+def network_options(m: Any) -> dict[str, Any]:
+    """Network's keywords beyond (cell, input_size, hidden_size, num_layers) from a model
+    section (a ModelConfig or a mapping): the cell's own options go to that cell only."""
+    get = m.__getitem__ if isinstance(m, dict) else lambda k: getattr(m, k)
+    keys = ["dtype", "init", "forget_bias", "chrono_tmax", "spectral_radius"]
+    keys += list(_cells.get(get("cell")).defaults())
+    return {k: get(k) for k in keys}
 
 
 @dataclass
@@ -425,16 +442,9 @@ def optim_options(cfg: DictConfig) -> dict[str, Any]:
 
 
 def model_options(cfg: DictConfig) -> dict[str, Any]:
-    """Keyword arguments of Network beyond (cell, input_size, hidden_size, num_layers).
-
-    Cell-specific options go only to their cell (Network rejects the others).
-    """
-    m = OmegaConf.to_container(cfg.model, resolve=True)
-    opts = {k: m[k] for k in ("init", "forget_bias", "chrono_tmax", "spectral_radius")}
-    if m["cell"] == "rnn":
-        opts["nonlinearity"] = m["nonlinearity"]
-    if m["cell"] == "gru":
-        opts["reset_after"] = m["reset_after"]
+    """Keyword arguments of Network beyond (cell, input_size, hidden_size, num_layers, dtype)."""
+    opts = network_options(OmegaConf.to_container(cfg.model, resolve=True))
+    opts.pop("dtype")
     return opts
 
 

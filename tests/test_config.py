@@ -277,7 +277,7 @@ def test_one_definition_serves_cli_and_api():
         (["train.batch_size=-1"], "train.batch_size must be an integer in [1, 1048576], got -1"),
         (["task.seq_len=0"], "task.seq_len must be an integer in [1, 1000000], got 0"),
         (["model.cell=foo"], "model.cell must be one of rnn, lstm, gru, got 'foo'"),
-        (["model.forget_bias=inf"], "model.forget_bias must be null or a finite number, got inf"),
+        (["model.forget_bias=inf"], "model.forget_bias must be a finite number, got inf"),
         (["clip.method=l2"], "clip.method must be one of none, norm, value, got 'l2'"),
         (
             ["model=nope"],
@@ -298,7 +298,7 @@ def test_one_definition_serves_cli_and_api():
         (["model=gru", "model.forget_bias=1"], "model.forget_bias applies to model.cell=lstm"),
         (["model=rnn", "model.chrono_tmax=10"], "model.chrono_tmax applies to model.cell=lstm"),
         (["model.reset_after=false"], "model.reset_after applies to model.cell=gru only"),
-        (["model.forget_bias=1", "model.chrono_tmax=10"], "model.forget_bias and model.chrono"),
+        (["model.forget_bias=1", "model.chrono_tmax=10"], "model.forget_bias and chrono_tmax are"),
         (["optim=sgd", "optim.nesterov=true"], "optim.nesterov requires optim.momentum > 0"),
         (["task=adding", "task.convention=hochreiter1997", "task.seq_len=10"], "task.seq_len"),
     ],
