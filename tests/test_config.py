@@ -46,9 +46,11 @@ def test_experiments_exist():
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
-def test_every_experiment_composes_and_validates(name):
+def test_every_experiment_composes_and_validates(name, tmp_path):
+    write_mnist(tmp_path)  # an MNIST experiment needs the data files: it reads small ones
     cfg = compose_config([f"+experiment={name}"])
-    C.validate(cfg)
+    data = [f"task.path={tmp_path}"] if cfg.task.name == "mnist" else []
+    C.validate(compose_config([f"+experiment={name}", *data]))
     text = (C.conf_dir() / "experiment" / f"{name}.yaml").read_text()
     assert text.startswith("# @package _global_")
     assert "override /" in text
