@@ -66,10 +66,12 @@ def git_commit(directory: str | os.PathLike) -> dict[str, Any] | None:
 
 
 def blas_threads() -> list[dict[str, Any]]:
-    """Every BLAS/OpenMP library loaded in this process, with its thread count."""
+    """Every BLAS/OpenMP library loaded in this process, with its thread count and the kernel
+    it selected (`architecture`, e.g. OpenBLAS's SkylakeX or Haswell)."""
     from threadpoolctl import threadpool_info
 
-    keep = ("user_api", "internal_api", "prefix", "version", "num_threads", "threading_layer")
+    keep = ("user_api", "internal_api", "prefix", "version", "architecture", "num_threads",
+            "threading_layer")
     return [{k: info.get(k) for k in keep} for info in threadpool_info()]
 
 

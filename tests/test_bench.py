@@ -65,7 +65,6 @@ def test_quick_run_writes_table_env_and_plots(tmp_path):
         "cpu",
         "python",
         "packages",
-        "blas_kernels",
         "threads",
         "floating_point",
         "load_average",
@@ -77,6 +76,8 @@ def test_quick_run_writes_table_env_and_plots(tmp_path):
     ):
         assert key in env, key
     assert {"numpy", "numba", "llvmlite"} <= set(env["packages"])
+    blas = [b for b in env["threads"]["blas"] if b["user_api"] == "blas"]
+    assert blas and all(b["architecture"] and b["num_threads"] == 1 for b in blas)
     assert (
         env["threads"]["benchmark"] == 1
         and env["affinity"]["cpus"] == env["affinity"]["allowed"][:1]

@@ -123,7 +123,7 @@ def _peers(args):
 def _rows(args, chosen, affinity, command):
     """Inside the thread limits: peers and their parity, GEMM peaks, the record, every row."""
     from .. import fpmode
-    from ..train import thread_limits
+    from ..session import thread_limits
 
     rows = []
     with thread_limits(args.threads):

@@ -34,41 +34,22 @@ def pin(cpus) -> bool:
     return True
 
 
-def _blas_kernels() -> list[dict]:
-    """Each loaded BLAS: library file, version, the kernel it selected, its thread count."""
-    from threadpoolctl import threadpool_info
-
-    return [
-        {
-            "library": Path(i["filepath"]).name,
-            "internal_api": i.get("internal_api"),
-            "version": i.get("version"),
-            "kernel": i.get("architecture"),
-            "threading_layer": i.get("threading_layer"),
-            "num_threads": i.get("num_threads"),
-        }
-        for i in threadpool_info()
-        if i.get("user_api") == "blas"
-    ]
-
-
 def environment(threads: int, affinity: dict, peers, extra=None) -> dict:
     """The project's environment record plus what a benchmark needs to be read later.
 
     Call it inside the benchmark's thread limits and affinity. Adds: the load average,
-    `affinity` (the CPUs allowed, those used, whether pinned), the BLAS kernels, every peer's
-    versions and threads, and the OPENBLAS_* variables (they change OpenBLAS's kernel choice).
+    `affinity` (the CPUs allowed, those used, whether pinned), every peer's versions and
+    threads, and the OPENBLAS_* variables (they change OpenBLAS's kernel choice).
     """
-    from .. import records
+    from .. import provenance
 
-    record = records.environment()
+    record = provenance.environment()
     record.update(
         python_executable=Path(sys.executable).name,
         machine=platform.machine(),
         load_average=list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         affinity=affinity,
         threads=dict(record.get("threads", {}), benchmark=threads),
-        blas_kernels=_blas_kernels(),
         openblas_env={k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")},
         peers={p.name: p.describe() for p in peers},
     )

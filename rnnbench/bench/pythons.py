@@ -34,7 +34,7 @@ def _worker() -> None:
     """Serve requests on stdin, one JSON object per line: {"row": [...]}, {"time": n}."""
     from importlib import metadata
 
-    from ..train import thread_limits
+    from ..session import thread_limits
     from .peers import make_inputs, rnnbench_step
 
     step = None

@@ -75,9 +75,9 @@ def main(argv=None):
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     print("\n".join(summarize(table, args.goal)))
     if args.out is not None:
-        from .. import records
+        from .. import io
 
-        records.write_text(args.out, table.to_csv(index=False))
+        io.write_csv(args.out, table)
     return table
 
 

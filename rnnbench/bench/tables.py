@@ -9,7 +9,6 @@ row's threads and `of_peak` = gflops / peak; per-timestep cost and its part abov
 `torch_fused` (PyTorch's oneDNN LSTM).
 """
 
-import io
 import logging
 from pathlib import Path
 
@@ -95,23 +94,29 @@ def write_outputs(rows, env, out_dir: Path):
     """bench.csv, bench.parquet, env.json (with the summary), ratios.png, gflops.png."""
     import pandas as pd
 
-    from .. import records
+    from .. import io
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     df = pd.DataFrame(rows, columns=COLUMNS)
-    records.write_text(out_dir / "bench.csv", df.to_csv(index=False))
-    records.write_parquet(out_dir / "bench.parquet", df)
-    records.write_json(out_dir / "env.json", dict(env, summary=summary(rows)))
+    io.write_csv(out_dir / "bench.csv", df)
+    io.write_parquet(out_dir / "bench.parquet", df)
+    io.write_json(out_dir / "env.json", dict(env, summary=summary(rows)))
     for name, draw in (("ratios.png", plot_ratios), ("gflops.png", plot_gflops)):
-        records.atomic_write(out_dir / name, draw(df))
+        fig = draw(df)
+        io.save_figure(fig, out_dir / name, dpi=110)
+        _pyplot().close(fig)
 
 
-def _figure(df, ylabel, title):
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _figure(df, ylabel, title):
+    plt = _pyplot()
     dtypes = sorted(set(df["dtype"]))
     width = max(6.0, 0.22 * len(df) / max(len(dtypes), 1) + 2)
     fig, axes = plt.subplots(len(dtypes), 1, figsize=(width, 4.0 * len(dtypes)), squeeze=False)
@@ -126,18 +131,13 @@ def _figure(df, ylabel, title):
     return fig, panels
 
 
-def _png(fig) -> bytes:
-    import matplotlib.pyplot as plt
-
+def _finish(fig):
     fig.supxlabel("cell, batch B, hidden H, seq_len T", fontsize=9)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return buf.getvalue()
+    return fig
 
 
-def plot_ratios(df) -> bytes:
+def plot_ratios(df):
     """Bars of peer ms / rnnbench ms per row, one panel per dtype, the ratio = 1 line."""
     fig, panels = _figure(
         df,
@@ -153,10 +153,10 @@ def plot_ratios(df) -> bytes:
         ax.axhline(1.0, color="black", lw=1, ls="--", label="ratio = 1 (as fast as rnnbench)")
         ax.set_yscale("log")
         ax.legend(loc="upper right", fontsize=7)
-    return _png(fig)
+    return _finish(fig)
 
 
-def plot_gflops(df) -> bytes:
+def plot_gflops(df):
     """Achieved GFLOP/s per row and implementation against the dtype's measured GEMM peak."""
     fig, panels = _figure(df, "GFLOP/s (step flops / time)", "Achieved rate against GEMM peak")
     for ax, sub, x in panels:
@@ -169,4 +169,4 @@ def plot_gflops(df) -> bytes:
         ax.axhline(peak, color="black", lw=1, ls="--", label=f"GEMM peak {peak:.0f} GFLOP/s")
         ax.set_yscale("log")
         ax.legend(loc="lower right", fontsize=7)
-    return _png(fig)
+    return _finish(fig)
