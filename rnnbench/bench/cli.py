@@ -121,12 +121,13 @@ def _peers(args):
 
 
 def _rows(args, chosen, affinity, command):
-    """Inside the thread limits: peers and their parity, GEMM peaks, the record, every row."""
-    from .. import fpmode
+    """Inside the thread limits (Numba, BLAS, `rnnbench.num_threads`): peers and their parity,
+    GEMM peaks, the record, every row."""
+    from .. import fpmode, parallel
     from ..session import thread_limits
 
     rows = []
-    with thread_limits(args.threads):
+    with thread_limits(args.threads), parallel.num_threads(args.threads):
         if args.ftz:
             fpmode.set_flush_subnormals(True)
         peers, parity = _peers(args)

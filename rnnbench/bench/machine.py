@@ -41,7 +41,7 @@ def environment(threads: int, affinity: dict, peers, extra=None) -> dict:
     `affinity` (the CPUs allowed, those used, whether pinned), every peer's versions and
     threads, and the OPENBLAS_* variables (they change OpenBLAS's kernel choice).
     """
-    from .. import provenance
+    from .. import parallel, provenance
 
     record = provenance.environment()
     record.update(
@@ -49,7 +49,7 @@ def environment(threads: int, affinity: dict, peers, extra=None) -> dict:
         machine=platform.machine(),
         load_average=list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         affinity=affinity,
-        threads=dict(record.get("threads", {}), benchmark=threads),
+        threads=dict(record["threads"], benchmark=threads, rnnbench=parallel.get_num_threads()),
         openblas_env={k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")},
         peers={p.name: p.describe() for p in peers},
     )

@@ -22,7 +22,7 @@ import numpy as np
 
 from .peers import Step
 
-ONE_THREAD_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+ONE_THREAD_FLAGS = "--xla_cpu_multi_thread_eigen=false"
 NAMES = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 
 
