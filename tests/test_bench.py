@@ -79,7 +79,7 @@ def test_quick_run_writes_table_env_and_plots(tmp_path):
     blas = [b for b in env["threads"]["blas"] if b["user_api"] == "blas"]
     assert blas and all(b["architecture"] and b["num_threads"] == 1 for b in blas)
     assert (
-        env["threads"]["benchmark"] == 1
+        env["threads"]["benchmark"] == env["threads"]["rnnbench"] == 1
         and env["affinity"]["cpus"] == env["affinity"]["allowed"][:1]
     )
     assert {"ftz", "daz"} <= set(env["floating_point"])
@@ -87,6 +87,22 @@ def test_quick_run_writes_table_env_and_plots(tmp_path):
         assert (tmp_path / png).stat().st_size > 1000
     if before is not None:  # pinned for the run only
         assert os.sched_getaffinity(0) == before
+
+
+def test_time_budget_runs_the_cheapest_rows_and_lists_the_rest(tmp_path):
+    rows = bench.main(
+        "--quick --cells lstm rnn --batch 4 1 --hidden 3 --seq-len 2 --dtype float64".split()
+        + "--repeats 1 --no-torch --no-jax --time-budget 1e-9".split()
+        + ["--out", str(tmp_path)]
+    )
+    assert [(r["cell"], r["batch"]) for r in rows] == [("rnn", 1)]  # the fewest flops
+    env = json.loads((tmp_path / "env.json").read_text())
+    assert sorted(env["rows_not_run"]) == [
+        "lstm B1 H3 T2 float64",
+        "lstm B4 H3 T2 float64",
+        "rnn B4 H3 T2 float64",
+    ]
+    assert len(pd.read_csv(tmp_path / "bench.csv")) == 1
 
 
 def test_torch_column_agrees_and_is_timed(tmp_path):

@@ -26,11 +26,14 @@ the rate BLAS reaches for its shape), the step's flops (GEMMs plus element-wise 
 `flops` documents), the achieved GFLOP/s and its fraction of the machine's measured GEMM peak
 for the dtype at the row's threads.
 
-Outputs in --out (default results/bench), written atomically: bench.csv and bench.parquet (the
-columns are documented in `tables`), env.json (Python and package versions, CPU, load average,
-affinity, thread counts, BLAS and its kernel, floating-point mode, the peers' versions, GEMM
-peaks, float64 parity errors, the command, and the summary), ratios.png (peer time / rnnbench
-time per row) and gflops.png (achieved GFLOP/s per implementation against the peak).
+Rows run cheapest first (by flops) and the table is rewritten after each, so a run cut short
+keeps what it measured; `--time-budget MINUTES` starts no row after that and env.json lists the
+rows not run. Outputs in --out (default results/bench), written atomically: bench.csv and
+bench.parquet (the columns are documented in `tables`), env.json (Python and package versions,
+CPU, load average, affinity, thread counts, BLAS and its kernel, floating-point mode, the
+peers' versions, GEMM peaks, float64 parity errors, the command, and the summary), ratios.png
+(peer time / rnnbench time per row) and gflops.png (achieved GFLOP/s per implementation
+against the peak).
 
 Benchmark against NumPy's own BLAS with OPENBLAS_CORETYPE unset where the environment sets it
 (it forces an older kernel); env.json records the kernel threadpoolctl reports.

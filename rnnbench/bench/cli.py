@@ -1,8 +1,10 @@
 """`python -m rnnbench.bench`: arguments (checked before anything is compiled or written), main."""
 
 import logging
+import math
 import os
 import sys
+import time
 from pathlib import Path
 
 from . import flops, grid, machine, tables
@@ -45,6 +47,13 @@ def _parser() -> OneLineParser:
         action="store_true",
         help="flush subnormals (FTZ/DAZ) on the main thread and in torch (default off: IEEE "
         "subnormals, see rnnbench.fpmode)",
+    )
+    p.add_argument(
+        "--time-budget",
+        type=positive_float,
+        default=None,
+        help="minutes: start no row after this (rows run cheapest first; env.json lists the "
+        "rows not run)",
     )
     p.add_argument("--no-torch", action="store_true", help="no PyTorch column")
     p.add_argument("--no-jax", action="store_true", help="no JAX column")
@@ -122,10 +131,12 @@ def _peers(args):
 
 def _rows(args, chosen, affinity, command):
     """Inside the thread limits (Numba, BLAS, `rnnbench.num_threads`): peers and their parity,
-    GEMM peaks, the record, every row."""
+    GEMM peaks, the record, then the rows, cheapest first, the table rewritten after each."""
     from .. import fpmode, parallel
     from ..session import thread_limits
 
+    order = list(grid.shapes(chosen))  # the table's order
+    deadline = time.monotonic() + 60 * args.time_budget if args.time_budget else math.inf
     rows = []
     with thread_limits(args.threads), parallel.num_threads(args.threads):
         if args.ftz:
@@ -138,14 +149,19 @@ def _rows(args, chosen, affinity, command):
             args.threads,
             ", ".join(f"{dt} {v:.1f} GFLOP/s" for dt, v in peak.items()),
         )
-        env = machine.environment(
-            args.threads,
-            affinity,
-            peers,
-            extra={"gemm_peak_gflops": peak, "parity_float64": parity, "command": command},
-        )
+        extra = {"gemm_peak_gflops": peak, "parity_float64": parity, "command": command}
+        env = machine.environment(args.threads, affinity, peers, extra=extra)
         repeats = args.repeats or (3 if args.quick else 7)
-        for cell, dt, B, H, T in grid.shapes(chosen):
+        todo = sorted(order, key=lambda s: flops.step_flops(s[0], *s[2:]))
+        for i, (cell, dt, B, H, T) in enumerate(todo):
+            if rows and time.monotonic() > deadline:
+                env["rows_not_run"] = [
+                    tables.label(dict(zip(tables.SHAPE, s, strict=True))) + f" {s[1]}"
+                    for s in todo[i:]
+                ]
+                log.warning("time budget spent: %d rows not run", len(todo) - i)
+                tables.write_table(rows, env, args.out)
+                break
             row = grid.bench_row(
                 peers,
                 cell,
@@ -159,7 +175,9 @@ def _rows(args, chosen, affinity, command):
                 peak=peak,
             )
             rows.append(row)
+            rows.sort(key=lambda r: order.index(tuple(r[k] for k in tables.SHAPE)))
             log.info(tables.format_table([row]).splitlines()[-1])
+            tables.write_table(rows, env, args.out)
     return rows, env
 
 
@@ -182,6 +200,6 @@ def main(argv=None) -> list[dict]:
             machine.pin(allowed)
     print(tables.format_table(rows))
     print(tables.format_summary(rows))
-    tables.write_outputs(rows, env, args.out)
+    tables.write_plots(rows, args.out)
     print(f"wrote {args.out}/: bench.csv, bench.parquet, env.json, ratios.png, gflops.png")
     return rows

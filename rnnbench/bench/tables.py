@@ -90,8 +90,8 @@ def format_summary(rows) -> str:
     return "\n".join(lines)
 
 
-def write_outputs(rows, env, out_dir: Path):
-    """bench.csv, bench.parquet, env.json (with the summary), ratios.png, gflops.png."""
+def write_table(rows, env, out_dir: Path):
+    """bench.csv, bench.parquet, env.json (with the summary)."""
     import pandas as pd
 
     from .. import io
@@ -100,6 +100,15 @@ def write_outputs(rows, env, out_dir: Path):
     io.write_csv(out_dir / "bench.csv", df)
     io.write_parquet(out_dir / "bench.parquet", df)
     io.write_json(out_dir / "env.json", dict(env, summary=summary(rows)))
+
+
+def write_plots(rows, out_dir: Path):
+    """ratios.png and gflops.png."""
+    import pandas as pd
+
+    from .. import io
+
+    df = pd.DataFrame(rows, columns=COLUMNS)
     for name, draw in (("ratios.png", plot_ratios), ("gflops.png", plot_gflops)):
         fig = draw(df)
         io.save_figure(fig, out_dir / name, dpi=110)
