@@ -10,6 +10,7 @@ from idx import write_mnist
 
 from rnnbench.tasks import make_task
 from rnnbench.tasks import mnist as M
+from rnnbench.tasks.mnist import download as D
 from rnnbench.tasks.pixels import PERMUTATION_SEED
 
 pytest.importorskip("sklearn")  # digits needs the optional extra (in the test extra)
@@ -177,11 +178,12 @@ def test_mnist_download_offline_fails_in_one_line(tmp_path, monkeypatch, capsys)
     def refuse(url, timeout):
         raise urllib.error.URLError("Name or service not known")
 
-    monkeypatch.setattr(M.urllib.request, "urlopen", refuse)
-    assert M.main(["download", str(tmp_path)]) == 1
+    monkeypatch.setattr(D.urllib.request, "urlopen", refuse)
+    assert D.main(["download", str(tmp_path / "new")]) == 1
+    assert not (tmp_path / "new").exists()  # nothing written
     err = capsys.readouterr().err
     assert err.startswith("mnist download failed: cannot fetch") and err.count("\n") == 1
-    assert M.main(["fetch"]) == 2
+    assert D.main(["fetch"]) == 2
 
 
 class _Response:
@@ -202,22 +204,22 @@ def test_mnist_download_checks_md5_and_writes_atomically(tmp_path, monkeypatch):
     source = tmp_path / "source"
     write_mnist(source)
     served = {f.name: f.read_bytes() for f in source.iterdir()}
-    monkeypatch.setattr(M, "MD5", {n: hashlib.md5(b).hexdigest() for n, b in served.items()})
+    monkeypatch.setattr(D, "MD5", {n: hashlib.md5(b).hexdigest() for n, b in served.items()})
     calls = []
 
     def serve(url, timeout):
         calls.append(url)
         return _Response(served[url.rsplit("/", 1)[1]])
 
-    monkeypatch.setattr(M.urllib.request, "urlopen", serve)
+    monkeypatch.setattr(D.urllib.request, "urlopen", serve)
     out = tmp_path / "out"
-    assert M.main(["download", str(out)]) == 0
+    assert D.main(["download", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(served)  # no temporaries left
     assert make_task("mnist", path=str(out)).held_out(rng(), 5).x.shape == (784, 5, 1)
-    assert M.main(["download", str(out)]) == 0 and len(calls) == 4  # present: not fetched again
-    bad = dict(M.MD5, **{"t10k-labels-idx1-ubyte.gz": "0" * 32})
-    monkeypatch.setattr(M, "MD5", bad)
+    assert D.main(["download", str(out)]) == 0 and len(calls) == 4  # present: not fetched again
+    bad = dict(D.MD5, **{"t10k-labels-idx1-ubyte.gz": "0" * 32})
+    monkeypatch.setattr(D, "MD5", bad)
     (out / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(OSError, match="MD5 mismatch"):
-        M.download(out)
+        D.download(out)
     assert not (out / "t10k-labels-idx1-ubyte.gz").exists()

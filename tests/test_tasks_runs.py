@@ -4,6 +4,9 @@ line, exit 2, nothing written)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -101,3 +104,29 @@ def test_bad_task_input_is_one_line_exit_2(bad_outcomes, i):
     assert res.returncode == 2 and res.stdout == "", res.stderr
     assert res.stderr.startswith(f"rnnbench: error: {expected}") and res.stderr.count("\n") == 1
     assert list(dirs[i].iterdir()) == []  # nothing written
+
+
+@pytest.mark.parametrize(
+    "args, code, start",
+    [
+        (["download", "DIR"], 1, "mnist download failed: cannot fetch"),  # offline (no network)
+        (["download", "FILE"], 1, "mnist download failed:"),
+        ([], 2, "usage: python -m rnnbench.tasks.mnist download DIR"),
+    ],
+)
+def test_mnist_download_command_is_one_line(tmp_path, monkeypatch, args, code, start):
+    """Through the real command (`python -m`), with the network refused by a proxy that does
+    not exist, so the test never reaches the internet."""
+    (tmp_path / "FILE").write_text("x")
+    argv = [str(tmp_path / a) if a in ("DIR", "FILE") else a for a in args]
+    env = {**os.environ, "https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"}
+    res = subprocess.run(
+        [sys.executable, "-m", "rnnbench.tasks.mnist", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert res.returncode == code and res.stdout == ""
+    assert res.stderr.startswith(start) and res.stderr.count("\n") == 1, res.stderr
+    assert not (tmp_path / "DIR").exists()

@@ -13,18 +13,13 @@ metrics are `rnnbench.tasks.pixels`. Solved: test accuracy >= 0.97 (the level of
 IRNN on pixel-by-pixel MNIST).
 
 The files are not shipped; ``python -m rnnbench.tasks.mnist download DIR`` fetches them (about
-11 MB) and checks their MD5 sums.
+11 MB) and checks their MD5 sums (`rnnbench.tasks.mnist.download`).
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
-import os
 import struct
-import sys
-import tempfile
-import urllib.request
 from functools import cache
 from pathlib import Path
 
@@ -38,15 +33,7 @@ FILES = {  # role -> standard file name (without .gz)
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
-MD5 = {  # of the gzipped files as published
-    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
-}
-MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
 SIDE = 28
-DOWNLOAD_TIMEOUT_S = 20
 
 
 def find_file(path: Path, name: str) -> Path | None:
@@ -130,60 +117,3 @@ class MNISTTask(PixelTask):
 
     def splits(self) -> tuple[Split, Split]:
         return load_splits(tuple(sorted(self.files.items())))
-
-
-# --------------------------------------------------------------------------------- download
-
-
-def fetch(name: str, timeout: float = DOWNLOAD_TIMEOUT_S) -> bytes:
-    """The gzipped file `name` from the first mirror that answers with the right MD5."""
-    problems = []
-    for mirror in MIRRORS:
-        url = mirror + name
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                data = response.read()
-        except OSError as exc:  # URLError, timeouts, refused connections
-            problems.append(f"{url}: {getattr(exc, 'reason', exc)}")
-            continue
-        if hashlib.md5(data).hexdigest() == MD5[name]:
-            return data
-        problems.append(f"{url}: MD5 mismatch")
-    raise OSError(f"cannot fetch {name} ({'; '.join(problems)})")
-
-
-def download(directory: str | os.PathLike) -> list[Path]:
-    """Fetch the four gzipped files into `directory` (atomically, MD5-checked); skip those
-    already there with the right MD5. Returns the paths."""
-    out = Path(directory).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, md5 in MD5.items():
-        target = out / name
-        if not (target.is_file() and hashlib.md5(target.read_bytes()).hexdigest() == md5):
-            data = fetch(name)
-            fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.")
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, target)
-        paths.append(target)
-    return paths
-
-
-def main(argv: list[str] | None = None) -> int:
-    """python -m rnnbench.tasks.mnist download DIR"""
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2 or args[0] != "download":
-        print("usage: python -m rnnbench.tasks.mnist download DIR", file=sys.stderr)
-        return 2
-    try:
-        paths = download(args[1])
-    except OSError as exc:
-        print(f"mnist download failed: {exc}", file=sys.stderr)
-        return 1
-    print(f"MNIST files in {paths[0].parent}: use task=mnist task.path={args[1]}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

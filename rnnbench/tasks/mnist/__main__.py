@@ -1,0 +1,7 @@
+"""python -m rnnbench.tasks.mnist download DIR"""
+
+import sys
+
+from rnnbench.tasks.mnist.download import main
+
+sys.exit(main())
