@@ -36,7 +36,8 @@ class Interrupted(KeyboardInterrupt):
 
 @contextmanager
 def thread_limits(threads: int) -> Iterator[None]:
-    """Numba's and BLAS's thread counts set to `threads` for the duration.
+    """Numba's, BLAS's and the Network's thread counts set to `threads` for the duration
+    (`rnnbench.parallel`: the batch split over `threads` row blocks).
 
     threadpoolctl limits only libraries already loaded, and the kernels' np.dot calls SciPy's
     own OpenBLAS (loaded with scipy.linalg.cython_blas), not NumPy's; so load it first. Left
@@ -46,10 +47,12 @@ def thread_limits(threads: int) -> Iterator[None]:
     import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS the kernels use)
     from threadpoolctl import threadpool_limits
 
+    from rnnbench.parallel import num_threads
+
     before = numba.get_num_threads()
     numba.set_num_threads(threads)
     try:
-        with threadpool_limits(limits=threads):
+        with threadpool_limits(limits=threads), num_threads(threads):
             yield
     finally:
         numba.set_num_threads(before)

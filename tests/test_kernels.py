@@ -190,3 +190,25 @@ def test_reused_workspace_leaves_earlier_caches_and_gradients_intact(cell, opt):
         np.testing.assert_array_equal(v, g1_saved[k], err_msg=k)
     twin = copy.deepcopy(net)
     np.testing.assert_array_equal(twin.forward(x, h0, c0)[0], out1)
+
+
+def test_vector_check_rule_flags_a_loop_left_scalar_in_one_dtype():
+    from rnnbench.kernels.vector_check import failures
+
+    assert failures({"lstm.forward": {"float32": 2, "float64": 2}}) == []
+    assert failures({"lstm.forward": {"float32": 2, "float64": 0}})  # the Python 3.12 bug
+    assert failures({"rnn.forward": {"float32": 4, "float64": 2}})
+    assert failures({"gru.backward": {"float32": 0, "float64": 0}})
+    assert failures({"gru.backward": {"float64": 3}})
+
+
+@pytest.mark.slow
+def test_every_kernel_vectorizes_its_loops_under_this_python():
+    """Compiles every kernel afresh and counts LLVM's vectorized loops (see vector_check)."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "rnnbench.kernels.vector_check"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "lstm.forward" in done.stdout

@@ -90,3 +90,11 @@ def test_thread_setting_is_checked_and_restored():
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(ValueError, match="threads must be an integer >= 1"):
             rnnbench.set_num_threads(bad)
+
+
+def test_the_cli_threads_key_sets_the_network_threads():
+    from rnnbench.session import thread_limits  # what train.run wraps a job in
+
+    with thread_limits(2):
+        assert rnnbench.get_num_threads() == 2
+    assert rnnbench.get_num_threads() == 1

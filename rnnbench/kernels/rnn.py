@@ -18,7 +18,7 @@ part, so that it vectorizes (see `lstm.py`). Every loop computes the batch rows 
 import numpy as np
 
 from ._jit import jit
-from ._math import sum_of, tanh
+from ._math import select, sum_of, tanh
 
 
 @jit
@@ -32,7 +32,7 @@ def _forward_step(x_t, a, relu):
         if relu:
             for j in range(H):
                 v = a_b[j] + x_b[j]
-                a_b[j] = zero if v < zero else v  # NaN passes through, as torch.relu
+                a_b[j] = select(v < zero, zero, v)  # NaN passes through, as torch.relu
         else:
             for j in range(H):
                 a_b[j] = tanh(a_b[j] + x_b[j])
@@ -68,7 +68,7 @@ def _backward_step(h_t, d_out_t, dh_rec, relu, da_t, sq, dh_sq_t):
             for j in range(H):
                 dh = out_b[j] + rec_b[j]
                 sq[j] = dh * dh
-                da_b[j] = dh if h_b[j] > zero else zero
+                da_b[j] = select(h_b[j] > zero, dh, zero)
         else:
             for j in range(H):
                 dh = out_b[j] + rec_b[j]
