@@ -99,24 +99,22 @@ class CellSpec:
 
 
 # ------------------------------------------------------------------------ shared helpers
-def _bias_sums(da):
-    """sum over t and b of da (T, B, G*H) -> (G*H,)."""
-    T, B, GH = da.shape
-    return da.reshape(T * B, GH).sum(axis=0)
+def _rows(a):
+    """(T, B, N) -> (T*B, N), a view."""
+    return a.reshape(-1, a.shape[-1])
 
 
-def _shared_grads(da, h, dh0, dc0=None):
+def _shared_grads(da, h, dh0, dc0, run):
     """Both biases outside the recurrence (a = xp + b_ih + b_hh + h_{t-1} W_hh^T): db_hh =
     db_ih = sum da, dW_hh = sum_t da_t^T h_{t-1}."""
-    T, B, GH = da.shape
-    db = _bias_sums(da)
-    w = np.dot(da.reshape(T * B, GH).T, h[:-1].reshape(T * B, -1))
+    db = run.colsum(_rows(da))
+    w = run.dot_t(_rows(da), _rows(h[:-1]))
     return LayerGrads(da, db, w, db.copy(), dh0, dc0)
 
 
 # ------------------------------------------------------------------------ rnn
 def _rnn_forward(p, opts, xp, h, c, run):
-    xp += p["b_ih"] + p["b_hh"]
+    run.add(_rows(xp), p["b_ih"] + p["b_hh"])
     run(rnn.forward, xp, p["w_hh"].T.copy(), h, opts["nonlinearity"] == "relu")
     return h[1:], None
 
@@ -124,12 +122,12 @@ def _rnn_forward(p, opts, xp, h, c, run):
 def _rnn_backward(p, opts, h, c, gates, extra, dh_out, dh_n, dc_n, da, buffer, dh_sq, run):
     dh0 = np.empty_like(dh_n)
     run(rnn.backward, h, p["w_hh"], dh_out, dh_n, opts["nonlinearity"] == "relu", da, dh_sq, dh0)
-    return _shared_grads(da, h, dh0)
+    return _shared_grads(da, h, dh0, None, run)
 
 
 # ------------------------------------------------------------------------ lstm
 def _lstm_forward(p, opts, xp, h, c, run):
-    xp += p["b_ih"] + p["b_hh"]
+    run.add(_rows(xp), p["b_ih"] + p["b_hh"])
     gates = np.empty_like(xp)
     run(lstm.forward, xp, p["w_hh"].T.copy(), h, c, gates)
     return gates, None
@@ -138,7 +136,7 @@ def _lstm_forward(p, opts, xp, h, c, run):
 def _lstm_backward(p, opts, h, c, gates, extra, dh_out, dh_n, dc_n, da, buffer, dh_sq, run):
     dh0, dc0 = np.empty_like(dh_n), np.empty_like(dc_n)
     run(lstm.backward, gates, c, p["w_hh"], dh_out, dh_n, dc_n, da, dh_sq, dh0, dc0)
-    return _shared_grads(da, h, dh0, dc0)
+    return _shared_grads(da, h, dh0, dc0, run)
 
 
 # ------------------------------------------------------------------------ gru
@@ -148,12 +146,13 @@ def _gru_forward(p, opts, xp, h, c, run):
     gates = np.empty_like(xp)
     extra = np.empty((T, B, H), dtype=xp.dtype)  # hn (reset_after) or r * h_{t-1}
     if opts["reset_after"]:  # b_hn sits inside r * (h W_hn^T + b_hn)
-        xp += p["b_ih"]
-        xp[..., : 2 * H] += p["b_hh"][: 2 * H]
+        bias = p["b_ih"].copy()
+        bias[: 2 * H] += p["b_hh"][: 2 * H]
+        run.add(_rows(xp), bias)
         b_hn = p["b_hh"][2 * H :].copy()
         run(gru.forward_reset_after, xp, p["w_hh"].T.copy(), b_hn, h, gates, extra)
     else:
-        xp += p["b_ih"] + p["b_hh"]
+        run.add(_rows(xp), p["b_ih"] + p["b_hh"])
         w_rz_t, w_n_t = p["w_hh"][: 2 * H].T.copy(), p["w_hh"][2 * H :].T.copy()
         run(gru.forward_reset_before, xp, w_rz_t, w_n_t, h, gates, extra)
     return gates, extra
@@ -168,15 +167,15 @@ def _gru_backward(p, opts, h, c, gates, extra, dh_out, dh_n, dc_n, da, buffer, d
         da_h = buffer("da_h", da.shape)  # dL/d(h_{t-1} W_hh^T + b_hh) = [da_r, da_z, r da_n]
         args = (h, gates, extra, w_hh, dh_out, dh_n, da, da_h, dh_sq, dh0)
         run(gru.backward_reset_after, *args)
-        w = np.dot(da_h.reshape(T * B, GH).T, h[:-1].reshape(T * B, H))
-        return LayerGrads(da, _bias_sums(da), w, _bias_sums(da_h), dh0)
+        w = run.dot_t(_rows(da_h), _rows(h[:-1]))
+        return LayerGrads(da, run.colsum(_rows(da)), w, run.colsum(_rows(da_h)), dh0)
     w_rz, w_n = w_hh[: 2 * H], w_hh[2 * H :]  # act on h_{t-1} and on r * h_{t-1}
     run(gru.backward_reset_before, h, gates, w_rz, w_n, dh_out, dh_n, da, dh_sq, dh0)
-    da2 = da.reshape(T * B, GH)
+    da2 = _rows(da)
     w = np.empty((GH, H), dtype=da.dtype)  # W_hr, W_hz act on h_{t-1}; W_hn on r * h_{t-1}
-    w[: 2 * H] = np.dot(da2[:, : 2 * H].T, h[:-1].reshape(T * B, H))
-    w[2 * H :] = np.dot(da2[:, 2 * H :].T, extra.reshape(T * B, H))
-    db = _bias_sums(da)
+    w[: 2 * H] = run.dot_t(da2[:, : 2 * H], _rows(h[:-1]))
+    w[2 * H :] = run.dot_t(da2[:, 2 * H :], _rows(extra))
+    db = run.colsum(da2)
     return LayerGrads(da, db, w, db.copy(), dh0)
 
 

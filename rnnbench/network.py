@@ -249,7 +249,7 @@ class Network:
             for k in range(self.num_layers):
                 p = self._layer(k)
                 xp = self._buffer("xp", (T, B, G * H))  # (T, B, G*H)
-                np.dot(inp.reshape(T * B, -1), p["w_ih"].T, xp.reshape(T * B, G * H))
+                run.dot(inp.reshape(T * B, -1), p["w_ih"].T, xp.reshape(T * B, G * H))
                 h = np.empty((T + 1, B, H), dtype=dt)
                 h[0] = h0[k]
                 c = None
@@ -316,11 +316,11 @@ class Network:
                 if has_c:
                     dc0[k] = lg.c0
                 da2 = da.reshape(T * B, G * H)
-                grads[f"weight_ih_l{k}"] = np.dot(da2.T, inp.reshape(T * B, -1))
+                grads[f"weight_ih_l{k}"] = run.dot_t(da2, inp.reshape(T * B, -1))
                 grads[f"bias_ih_l{k}"] = lg.b_ih
                 grads[f"weight_hh_l{k}"] = lg.w_hh
                 grads[f"bias_hh_l{k}"] = lg.b_hh
-                dh_out = np.dot(da2, p["w_ih"]).reshape(T, B, -1)  # dL/d(input of layer k)
+                dh_out = run.dot(da2, p["w_ih"]).reshape(T, B, -1)  # dL/d(input of layer k)
         grads["x"] = dh_out
         grads["h0"] = dh0
         if has_c:

@@ -4,26 +4,24 @@
     rnnbench.get_num_threads()
     with rnnbench.num_threads(n): ...  # the same, restored on exit (the CLI's `threads=n`)
 
-With n threads a layer's work is split in two kinds:
+With n threads the batch is cut into n contiguous row blocks (the rows of a batch are
+independent) and each block runs a layer's whole time loop (T dependent steps) on its own
+Python thread; the Numba kernels release the GIL. The whole-sequence work around the loops
+(xp = x W_ih^T and the bias add, dW_ih, dW_hh, the bias sums, dx) is split the same way: by
+rows of the output, or, for the sums over the T*B rows (dW, db), by ranges of those rows whose
+partial sums are then added. So n threads compute at any moment, each calling BLAS with
+**one** BLAS thread: the per-step GEMMs (b x H) (H x G*H) are far too small for a threaded BLAS
+(OpenBLAS's own threads made them 2-9x slower at B = 32, H = 128, and a busy machine makes its
+spinning threads worse still). Every BLAS library is set to one thread while `forward` /
+`backward` run and given back its previous setting when they return (NumPy and SciPy wheels
+default to one thread per core). One block (B = 1, or n = 1): everything runs on the calling
+thread, exactly the one-thread path.
 
-- the recurrence (the time loop, T dependent steps): the rows of a batch are independent, so
-  the batch is cut into n contiguous row blocks and each block runs the whole time loop on its
-  own Python thread (the kernels release the GIL), calling BLAS with **one** thread for its
-  small per-step GEMMs (b x H) (H x G*H). A multi-threaded BLAS on those tiny products costs
-  more in synchronisation than it saves (2-9x slower at B = 32, H = 128);
-- the whole-sequence GEMMs (xp = x W_ih^T, dW_ih, dW_hh, dx: T*B rows each) run on the calling
-  thread with an n-thread BLAS.
-
-So at most n threads compute at any moment: one BLAS pool of n, or n row blocks of one BLAS
-thread each. Whatever the BLAS libraries were set to (NumPy and SciPy wheels default to one
-thread per core) is restored when `forward` / `backward` return. Fewer rows than threads: one
-block per row.
-
-Results at different n agree to rounding, not bit for bit: OpenBLAS picks its micro-kernels
-and their summation order by the shape of each GEMM (a block of 16 rows and one of 32 round
-differently), and its threaded GEMMs split the work by thread count. tests/test_threads.py
-checks n = 1 against n = 2 (relative difference <= 1e-12 in float64), and the PyTorch parity
-and finite-difference tests run at n = 2 with their usual tolerances.
+Results at different n agree to rounding, not bit for bit: OpenBLAS picks its micro-kernels,
+and so the order of its sums, by the shape of each GEMM (a block of 16 rows rounds differently
+from one of 32). tests/test_threads.py checks n = 1 against n = 2 (relative difference
+<= 1e-12 in float64), and the PyTorch parity and finite-difference tests run at n = 2 with
+their usual tolerances.
 
 Never oversubscribe: a sweep of w parallel jobs should give each at most cores / w threads.
 """
@@ -33,6 +31,8 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+
+import numpy as np
 
 _setting = {"threads": 1}
 _pool: dict[str, ThreadPoolExecutor | int | None] = {"executor": None, "size": 0}
@@ -92,34 +92,88 @@ def _executor(workers: int) -> ThreadPoolExecutor:
         return _pool["executor"]
 
 
-class Runner:
-    """Runs a kernel over the row blocks of a batch of B rows with n threads.
+SPLIT_MIN_FLOPS = 2**20  # a smaller GEMM or reduction runs whole: splitting would cost more
 
-    `run(kernel, *args)` calls ``kernel(*args, b0, b1)`` once per block, the first block on the
-    calling thread and the others on the pool, and returns when all are done (re-raising the
-    first error). Inside, every BLAS library has one thread; `gemm_threads` is what the
-    whole-sequence GEMMs outside get.
+
+class Runner:
+    """Runs the work of one forward or backward on a batch of B rows with n threads.
+
+    `run(kernel, *args)` calls ``kernel(*args, b0, b1)`` once per row block, the first block on
+    the calling thread and the others on the pool, and returns when all are done (re-raising
+    the first error). `dot` and `add` split a whole-sequence GEMM or bias add by rows of the
+    output; `dot_t` (dW = da^T x) and `colsum` (db) sum over T*B rows, so each thread sums a
+    range of rows and the partial sums are added in block order. Every BLAS call uses one
+    BLAS thread.
     """
 
-    def __init__(self, B: int, n: int, blas: "BlasThreads"):
+    def __init__(self, B: int, n: int):
         self.blocks = row_blocks(B, n)
-        self.gemm_threads = n
-        self.blas = blas
+        self.parts = len(self.blocks)
+
+    def _all(self, tasks) -> None:
+        first, *rest = tasks
+        futures = [_executor(len(rest)).submit(t) for t in rest] if rest else []
+        try:
+            first()
+        finally:
+            errors = [f.exception() for f in futures]
+        for e in errors:
+            if e is not None:
+                raise e
 
     def __call__(self, kernel, *args) -> None:
-        self.blas.set(1)
-        try:
-            first, *rest = self.blocks
-            futures = [_executor(len(rest)).submit(kernel, *args, *b) for b in rest] if rest else []
-            try:
-                kernel(*args, *first)
-            finally:
-                errors = [f.exception() for f in futures]
-            for e in errors:
-                if e is not None:
-                    raise e
-        finally:
-            self.blas.set(self.gemm_threads)
+        self._all([lambda b=b: kernel(*args, *b) for b in self.blocks])
+
+    def _ranges(self, m: int, work: float) -> list[tuple[int, int]]:
+        return row_blocks(m, self.parts if work >= SPLIT_MIN_FLOPS else 1)
+
+    def dot(self, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """out = a b, a (M, K), b (K, N): the M rows split across the threads."""
+        (m, k), n = a.shape, b.shape[1]
+        out = np.empty((m, n), dtype=a.dtype) if out is None else out
+        ranges = self._ranges(m, 2.0 * m * k * n)
+        self._all([lambda r=r: np.dot(a[r[0] : r[1]], b, out[r[0] : r[1]]) for r in ranges])
+        return out
+
+    def dot_t(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """a^T b, a (M, N1), b (M, N2) -> (N1, N2), a sum over the M rows: each thread sums a
+        contiguous range of rows (one BLAS GEMM on contiguous blocks), then the partial sums
+        are added in block order."""
+        (m, n1), n2 = a.shape, b.shape[1]
+        ranges = self._ranges(m, 2.0 * m * n1 * n2)
+        parts = [np.empty((n1, n2), dtype=a.dtype) for _ in ranges]
+        tasks = [
+            lambda r=r, out=out: np.dot(a[r[0] : r[1]].T, b[r[0] : r[1]], out)
+            for r, out in zip(ranges, parts, strict=True)
+        ]
+        self._all(tasks)
+        return _add_up(parts)
+
+    def colsum(self, a: np.ndarray) -> np.ndarray:
+        """sum over the rows of a (M, N) -> (N,), by contiguous row ranges as in `dot_t`."""
+        m, n = a.shape
+        ranges = self._ranges(m, 16.0 * m * n)
+        parts = [np.empty(n, dtype=a.dtype) for _ in ranges]
+        tasks = [
+            lambda r=r, out=out: np.sum(a[r[0] : r[1]], axis=0, out=out)
+            for r, out in zip(ranges, parts, strict=True)
+        ]
+        self._all(tasks)
+        return _add_up(parts)
+
+    def add(self, a: np.ndarray, v: np.ndarray) -> None:
+        """a += v in place, a (M, N), v (N,) broadcast over the rows, the rows split."""
+        m, n = a.shape
+        ranges = self._ranges(m, 16.0 * m * n)
+        self._all([lambda r=r: np.add(a[r[0] : r[1]], v, out=a[r[0] : r[1]]) for r in ranges])
+
+
+def _add_up(parts: list[np.ndarray]) -> np.ndarray:
+    """parts[0] + parts[1] + ... in that order, into parts[0]."""
+    total = parts[0]
+    for p in parts[1:]:
+        total += p
+    return total
 
 
 class BlasThreads:
@@ -158,12 +212,11 @@ class BlasThreads:
 
 @contextmanager
 def compute(B: int) -> Iterator[Runner]:
-    """The thread setup of one forward or backward on a batch of B rows: yields the `Runner`
-    for the recurrences, with the BLAS set to the current thread count for the GEMMs."""
-    n = get_num_threads()
+    """The thread setup of one forward or backward on a batch of B rows: every BLAS set to one
+    thread (restored on exit), and the `Runner` that spreads the work over the threads."""
     blas = BlasThreads()
-    blas.set(n)
+    blas.set(1)
     try:
-        yield Runner(B, n, blas)
+        yield Runner(B, get_num_threads())
     finally:
         blas.restore()

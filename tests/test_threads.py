@@ -58,18 +58,31 @@ def _blas_threads():
     return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
 
 
-def test_recurrences_run_on_one_blas_thread_and_the_setting_is_restored():
+def test_every_blas_call_uses_one_blas_thread_and_the_setting_is_restored():
     seen = []
     with threadpool_limits(limits=2, user_api="blas"), rnnbench.num_threads(2):
         with parallel.compute(B=4) as run:
-            assert set(_blas_threads()) == {2}  # the whole-sequence GEMMs: n threads
+            assert set(_blas_threads()) == {1}
             run(lambda b0, b1: seen.append((b0, b1, set(_blas_threads()))))
-            assert set(_blas_threads()) == {2}
-        with rnnbench.num_threads(1):
-            Network("lstm", 2, 3).forward(np.zeros((3, 4, 2)))
         assert set(_blas_threads()) == {2}  # the user's BLAS setting is given back
+        Network("lstm", 2, 3).forward(np.zeros((3, 4, 2)))
+        assert set(_blas_threads()) == {2}
     assert sorted(s[:2] for s in seen) == [(0, 2), (2, 4)]
     assert all(s[2] == {1} for s in seen)  # per-step GEMMs: one BLAS thread per block
+
+
+def test_split_whole_sequence_operations_equal_the_unsplit_ones():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((3000, 64)), rng.standard_normal((3000, 48))
+    c, w = rng.standard_normal((64, 32)), rng.standard_normal(64)
+    with rnnbench.num_threads(2), parallel.compute(B=8) as run:
+        assert run.parts == 2 and len(run._ranges(3000, parallel.SPLIT_MIN_FLOPS)) == 2
+        np.testing.assert_allclose(run.dot(a, c), a @ c, rtol=1e-13)
+        np.testing.assert_allclose(run.dot_t(a, b), a.T @ b, rtol=1e-12, atol=1e-11)
+        np.testing.assert_allclose(run.colsum(a), a.sum(axis=0), rtol=1e-12, atol=1e-11)
+        c = a.copy()
+        run.add(c, w)
+        np.testing.assert_array_equal(c, a + w)
 
 
 def test_a_kernel_error_in_a_worker_thread_reaches_the_caller():
