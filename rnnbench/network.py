@@ -245,7 +245,7 @@ class Network:
         H, G, dt = self.hidden_size, self.gates, self.dtype
         cache = Cache(x=x, h=[], c=[], gates=[], extra=[])
         inp = x
-        with parallel.compute(B) as run:
+        with parallel.compute(B, 2.0 * B * H * G * H) as run:
             for k in range(self.num_layers):
                 p = self._layer(k)
                 xp = self._buffer("xp", (T, B, G * H))  # (T, B, G*H)
@@ -301,7 +301,7 @@ class Network:
         dh_norms = np.empty((L, T), dtype=np.float64)
         dh_sq = np.empty((T, B), dtype=np.float64)  # per row: sum over units of dh_t^2
         dh_out = d_out
-        with parallel.compute(B) as run:
+        with parallel.compute(B, 2.0 * B * H * G * H) as run:
             for k in range(L - 1, -1, -1):
                 p = self._layer(k)
                 inp = cache.x if k == 0 else cache.h[k - 1][1:]

@@ -6,16 +6,18 @@
 
 With n threads the batch is cut into n contiguous row blocks (the rows of a batch are
 independent) and each block runs a layer's whole time loop (T dependent steps) on its own
-Python thread; the Numba kernels release the GIL. The whole-sequence work around the loops
-(xp = x W_ih^T and the bias add, dW_ih, dW_hh, the bias sums, dx) is split the same way: by
-rows of the output, or, for the sums over the T*B rows (dW, db), by ranges of those rows whose
-partial sums are then added. So n threads compute at any moment, each calling BLAS with
-**one** BLAS thread: the per-step GEMMs (b x H) (H x G*H) are far too small for a threaded BLAS
-(OpenBLAS's own threads made them 2-9x slower at B = 32, H = 128, and a busy machine makes its
-spinning threads worse still). Every BLAS library is set to one thread while `forward` /
-`backward` run and given back its previous setting when they return (NumPy and SciPy wheels
-default to one thread per core). One block (B = 1, or n = 1): everything runs on the calling
-thread, exactly the one-thread path.
+Python thread; the Numba kernels release the GIL. A block must have enough work per step
+(`MIN_BLOCK_STEP_FLOPS`, measured): smaller problems use fewer blocks, down to one. The
+whole-sequence work around the loops (xp = x W_ih^T and the bias add, dW_ih, dW_hh, the bias
+sums, dx) is split the same way: by rows of the output, or, for the sums over the T*B rows
+(dW, db), by ranges of those rows whose partial sums are then added.
+
+So n threads compute at any moment, each calling BLAS with **one** BLAS thread: the per-step
+GEMMs (b x H) (H x G*H) are far too small for a threaded BLAS (OpenBLAS's own threads made
+them 2-9x slower at B = 32, H = 128). Every BLAS library is set to one thread while `forward`
+and `backward` run, and given back its previous setting when they return (NumPy's and SciPy's
+wheels default to one thread per core). With one block (B = 1, n = 1, or a small problem)
+everything runs on the calling thread: exactly the one-thread path.
 
 Results at different n agree to rounding, not bit for bit: OpenBLAS picks its micro-kernels,
 and so the order of its sums, by the shape of each GEMM (a block of 16 rows rounds differently
@@ -93,6 +95,12 @@ def _executor(workers: int) -> ThreadPoolExecutor:
 
 
 SPLIT_MIN_FLOPS = 2**20  # a smaller GEMM or reduction runs whole: splitting would cost more
+# A row block must do at least this much recurrent GEMM work per time step, 2 b H (G H) flops
+# for b rows: below it, OpenBLAS's fixed cost per call (packing W_hh) makes a half block cost
+# nearly as much as the whole, and two threads were measured slower than one (B = 32: rnn
+# H <= 128, gru H = 64); from 2^20 up (lstm H = 128, gru H = 128, rnn H = 256 at B = 32) the
+# split paid (CPU-time critical path 1.3-1.8x).
+MIN_BLOCK_STEP_FLOPS = 2**20
 
 
 class Runner:
@@ -106,8 +114,9 @@ class Runner:
     BLAS thread.
     """
 
-    def __init__(self, B: int, n: int):
-        self.blocks = row_blocks(B, n)
+    def __init__(self, B: int, n: int, step_flops: float = float("inf")):
+        enough = n if step_flops >= n * MIN_BLOCK_STEP_FLOPS else step_flops // MIN_BLOCK_STEP_FLOPS
+        self.blocks = row_blocks(B, max(1, int(enough)))
         self.parts = len(self.blocks)
 
     def _all(self, tasks) -> None:
@@ -211,12 +220,13 @@ class BlasThreads:
 
 
 @contextmanager
-def compute(B: int) -> Iterator[Runner]:
-    """The thread setup of one forward or backward on a batch of B rows: every BLAS set to one
-    thread (restored on exit), and the `Runner` that spreads the work over the threads."""
+def compute(B: int, step_flops: float = float("inf")) -> Iterator[Runner]:
+    """The thread setup of one forward or backward on a batch of B rows whose recurrence costs
+    `step_flops` per time step: every BLAS set to one thread (restored on exit), and the
+    `Runner` that spreads the work over the threads."""
     blas = BlasThreads()
     blas.set(1)
     try:
-        yield Runner(B, get_num_threads())
+        yield Runner(B, get_num_threads(), step_flops)
     finally:
         blas.restore()

@@ -54,3 +54,12 @@ def run_cli(args: list[str], cwd: Path, python: str = sys.executable, timeout: f
 def tiny_cfg():
     """Compose a tiny config, extra overrides appended: tiny_cfg("model=gru")."""
     return lambda *extra: compose_config([*TINY, *extra])
+
+
+@pytest.fixture
+def split_small_batches(monkeypatch):
+    """Let `rnnbench.parallel` cut even a tiny batch into row blocks, so that small tests
+    exercise the threaded path (it normally keeps small problems in one block)."""
+    from rnnbench import parallel
+
+    monkeypatch.setattr(parallel, "MIN_BLOCK_STEP_FLOPS", 0.0)

@@ -34,7 +34,7 @@ def test_forward_matches_naive_reference(cell, opt, T, B):
 @pytest.mark.parametrize("threads", [1, 2], ids=["threads1", "threads2"])
 @pytest.mark.parametrize("cell,opt", VARIANTS, ids=IDS)
 @pytest.mark.parametrize("T,B", [(1, 1), (5, 3)])
-def test_backward_matches_central_finite_differences(cell, opt, T, B, threads):
+def test_backward_matches_central_finite_differences(cell, opt, T, B, threads, split_small_batches):
     """L = sum(out * d_out) + sum(h_n * dh_n) (+ sum(c_n * dc_n)); every input checked, with
     the batch split over `threads` row blocks (the same tolerances)."""
     with num_threads(threads):

@@ -75,8 +75,10 @@ def parity_errors(cell, opt, L, T, B, dtype, I=5, H=16, seed=0):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("L,T,B", SHAPES, ids=[f"L{s[0]}-T{s[1]}-B{s[2]}" for s in SHAPES])
 @pytest.mark.parametrize("cell,opt", CELLS, ids=CELL_IDS)
-def test_outputs_and_every_gradient_match_pytorch(cell, opt, L, T, B, dtype, threads):
-    with num_threads(threads):  # the same tolerance at every thread count
+def test_outputs_and_every_gradient_match_pytorch(
+    cell, opt, L, T, B, dtype, threads, split_small_batches
+):
+    with num_threads(threads):  # the same tolerance at every thread count, batch split
         errors = parity_errors(cell, opt, L, T, B, dtype)
     worst = max(errors, key=errors.get)
     assert errors[worst] <= TOLERANCE[dtype], f"{worst}: relative error {errors[worst]:.2e}"

@@ -31,7 +31,7 @@ AGREE = {np.float64: 1e-12, np.float32: 1e-5}  # relative: OpenBLAS rounds by GE
 @pytest.mark.parametrize("B,H", [(7, 5), (32, 33)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("cell,opt", VARIANTS, ids=IDS)
-def test_one_and_two_threads_agree_to_rounding(cell, opt, dtype, B, H):
+def test_one_and_two_threads_agree_to_rounding(cell, opt, dtype, B, H, split_small_batches):
     one, two = _run(cell, opt, dtype, 1, B=B, H=H), _run(cell, opt, dtype, 2, B=B, H=H)
     assert one.keys() == two.keys()
     for name in one:
@@ -56,6 +56,14 @@ def test_row_blocks_cover_the_batch_in_at_most_n_blocks():
 
 def _blas_threads():
     return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def test_small_problems_stay_in_one_block_large_ones_split():
+    step = parallel.MIN_BLOCK_STEP_FLOPS
+    assert parallel.Runner(32, 2, step_flops=step).parts == 1  # half a block is too little
+    assert parallel.Runner(32, 2, step_flops=2 * step).parts == 2
+    assert parallel.Runner(32, 4, step_flops=3 * step).parts == 3
+    assert parallel.Runner(1, 2, step_flops=100 * step).parts == 1
 
 
 def test_every_blas_call_uses_one_blas_thread_and_the_setting_is_restored():
