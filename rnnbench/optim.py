@@ -1,4 +1,4 @@
-"""SGD, RMSprop and Adam with PyTorch's update rules, and gradient clipping, on NumPy arrays.
+"""SGD, RMSprop, Adam and AdamW with PyTorch's update rules, and gradient clipping, on NumPy arrays.
 
 Each optimiser follows the single-tensor (``foreach=False``) path of ``torch.optim`` (2.x)
 operation by operation, with the same defaults, so a float64 run matches PyTorch to rounding
@@ -35,9 +35,9 @@ from rnnbench.options import (
     option,
 )
 
-__all__ = ["OPTIMIZERS", "CLIP_METHODS", "Optimizer", "SGD", "RMSprop", "Adam"]
+__all__ = ["OPTIMIZERS", "CLIP_METHODS", "Optimizer", "SGD", "RMSprop", "Adam", "AdamW"]
 __all__ += ["make_optimizer", "clip_gradients", "global_norm", "ClipConfig"]
-__all__ += ["SGDConfig", "RMSpropConfig", "AdamConfig"]
+__all__ += ["SGDConfig", "RMSpropConfig", "AdamConfig", "AdamWConfig"]
 
 CLIP_METHODS = ("none", "norm", "value")
 CLIP_METHOD = Choice(CLIP_METHODS)
@@ -139,6 +139,23 @@ class AdamConfig:
     betas: list[float] = option([0.9, 0.999], Pair(BETA), "decays of the moment averages")
     eps: float = option(1e-8, EPS, "added to the denominator")
     weight_decay: float = option(0.0, NONNEGATIVE, "L2 penalty (not AdamW's decoupled decay)")
+    amsgrad: bool = option(False, Bool(), "use the running maximum of the second moment")
+
+    def __post_init__(self):
+        check_fields(self, "optim")
+
+
+@dataclass
+class AdamWConfig:
+    """torch.optim.AdamW's hyperparameters and defaults (optim=adamw)."""
+
+    name: str = option("adamw", None, "the optimiser")
+    lr: float = option(1e-3, LR, "learning rate")
+    betas: list[float] = option([0.9, 0.999], Pair(BETA), "decays of the moment averages")
+    eps: float = option(1e-8, EPS, "added to the denominator")
+    weight_decay: float = option(
+        1e-2, NONNEGATIVE, "decoupled decay: p <- p * (1 - lr * weight_decay) before each step"
+    )
     amsgrad: bool = option(False, Bool(), "use the running maximum of the second moment")
 
     def __post_init__(self):
@@ -365,6 +382,7 @@ class Adam(Optimizer):
 
     name = "adam"
     Config = AdamConfig
+    decoupled: ClassVar[bool] = False  # AdamW: weight decay on the parameter, not the gradient
 
     def _buffer_names(self):
         return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if self.amsgrad else ())
@@ -372,7 +390,9 @@ class Adam(Optimizer):
     def _update(self, k, p, g, s1, s2):
         beta1, beta2 = self.betas
         t = self.step_count + 1
-        if self.weight_decay != 0:
+        if self.weight_decay != 0 and self.decoupled:
+            p *= 1.0 - self.lr * self.weight_decay  # torch: param.mul_(1 - lr * weight_decay)
+        elif self.weight_decay != 0:
             g = _axpy(self.weight_decay, p, g, out=s1)
         exp_avg, exp_avg_sq = self.state["exp_avg"][k], self.state["exp_avg_sq"][k]
         _lerp_(exp_avg, g, 1.0 - beta1, tmp=s2)
@@ -399,7 +419,27 @@ class Adam(Optimizer):
         p += denom
 
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam}
+class AdamW(Adam):
+    """AdamW (Loshchilov & Hutter 2019) as ``torch.optim.AdamW``: decoupled weight decay.
+
+        p <- p * (1 - lr * wd)                             (before the Adam update; g untouched)
+        then the Adam update above with wd = 0 in the gradient
+
+    Defaults: lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2 (torch's), amsgrad=False.
+    The decay follows the current lr, so a schedule scales it too (as in torch).
+    """
+
+    name = "adamw"
+    Config = AdamWConfig
+    decoupled = True
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "sgd": SGD,
+    "rmsprop": RMSprop,
+    "adam": Adam,
+    "adamw": AdamW,
+}
 
 
 def make_optimizer(
@@ -407,7 +447,8 @@ def make_optimizer(
 ) -> Optimizer:
     """Build the optimiser `name` (a key of `OPTIMIZERS`) over `params` (updated in place).
 
-    lr=None takes PyTorch's default for that optimiser (sgd 1e-3, rmsprop 1e-2, adam 1e-3).
+    lr=None takes PyTorch's default for that optimiser (sgd 1e-3, rmsprop 1e-2, adam and adamw
+    1e-3).
 
     `hparams` are the keyword arguments of the torch optimiser of that name (see each class);
     every value is validated and an error names the offending key as ``optim.<key>``.
