@@ -8,6 +8,7 @@ rows so far, the loop's counters and the progress that becomes the summary. Keys
     step, window (n, 3), skipped_in_window   the loop's counters (`train.LoopState`)
     progress:*                               steps, timings, the last evaluation
     param:<name>, optim:<name>               arrays, in place of the live ones on load
+    sched:<name>                             the lr schedule's lr and counters (rnnbench.sched)
     rng:data, rng:diag                       ``json.dumps(bit_generator.state)`` as a string
     metrics:*, diag:*                        the rows of the tables so far
 
@@ -35,7 +36,7 @@ if TYPE_CHECKING:  # annotations only: train imports this module
 
 log = logging.getLogger(__name__)
 
-VERSION = 2  # 2: generator states as JSON strings (1: uint64 words)
+VERSION = 3  # 3: + the lr schedule (sched:*); 2: generator states as JSON strings
 
 
 def rng_state(rng: np.random.Generator) -> np.ndarray:
@@ -74,6 +75,7 @@ def arrays(
     }
     a.update({f"param:{k}": v for k, v in job.params.items()})
     a.update({f"optim:{k}": v for k, v in job.optimizer.state_arrays().items()})
+    a.update({f"sched:{k}": v for k, v in job.sched.state_arrays().items()})
     a.update(job.metrics.arrays("metrics"))
     if job.diag is not None:
         a.update(job.diag.state_arrays())
@@ -97,6 +99,8 @@ def restore(a: dict[str, np.ndarray], job: Job, progress: Progress, state: LoopS
             raise ValueError(f"checkpoint parameter {k} is {saved.dtype} {saved.shape}")
         v[...] = saved
     job.optimizer.load_state_arrays({k[6:]: v for k, v in a.items() if k.startswith("optim:")})
+    job.sched.load_state_arrays({k[6:]: v for k, v in a.items() if k.startswith("sched:")})
+    job.optimizer.lr = job.sched.lr
     load_rng_state(job.rng, a["rng:data"])
     job.metrics.load_arrays(a, "metrics")
     if job.diag is not None:

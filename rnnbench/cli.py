@@ -27,8 +27,9 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from rnnbench import search
 from rnnbench._hydra_preflight import CONF_DIR, preflight
 from rnnbench.config import CONFIG_NAME, VERSION_BASE, ConfigError, config_hash, validate
 
@@ -45,8 +46,17 @@ def _log_summary(s: dict[str, Any]) -> None:
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name=CONFIG_NAME, version_base=VERSION_BASE)
-def app(cfg: DictConfig) -> dict[str, Any]:
-    """One job: validate, skip if already finished, train, log the summary."""
+def app(cfg: DictConfig) -> dict[str, Any] | float:
+    """One job: its summary; under the Optuna sweeper the number it minimises (`objective`:
+    inf for a diverged run; rnnbench.search)."""
+    summary = _job(cfg)
+    if search.uses_optuna(OmegaConf.select(HydraConfig.get(), "sweeper._target_")):
+        return search.objective_value(summary, cfg.objective)
+    return summary
+
+
+def _job(cfg: DictConfig) -> dict[str, Any]:
+    """Validate, skip if already finished, train, log the summary."""
     from rnnbench import runs, train  # deferred: numba, the kernels, pandas
 
     validate(cfg)  # again: sweepers other than the basic one compose jobs preflight never saw
@@ -67,7 +77,7 @@ def app(cfg: DictConfig) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``python -m rnnbench`` and the ``rnnbench`` script."""
-    argv = sys.argv[1:] if argv is None else argv
+    argv = search.with_sweeper_defaults(sys.argv[1:] if argv is None else argv)
     try:
         preflight(argv)
     except ConfigError as exc:

@@ -10,7 +10,8 @@ sections and where their fields are defined:
                                        (name, seq_len and its options), the class checks them
     optim  (make_optimizer keywords)   the optimiser's ``Config`` dataclass in rnnbench/optim.py
     clip   (clip_gradients keywords)   optim.ClipConfig
-    train, diagnostics                 TrainConfig, DiagnosticsConfig below
+    sched  (make_scheduler keywords)   the schedule's ``Config`` dataclass in rnnbench/sched.py
+    train, diagnostics, eval           TrainConfig, DiagnosticsConfig, EvalConfig below
 
 `validate` builds these dataclasses from a composed config; each one's ``__post_init__`` checks
 its fields (and the rules that tie them together), so the command line, the library API
@@ -44,12 +45,14 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from rnnbench import cells as _cells
 from rnnbench.optim import OPTIMIZERS, ClipConfig
 from rnnbench.options import Bool, Choice, Float, Int, OptionError, check_fields, option, show
+from rnnbench.sched import SCHEDULES, IntList
+from rnnbench.search import OBJECTIVES
 from rnnbench.tasks import TASKS, make_task
 
 CONFIG_NAME = "config"
 VERSION_BASE = "1.3"
 
-GROUPS = ("model", "task", "optim")  # the config groups, one per axis of variation
+GROUPS = ("model", "task", "optim", "sched")  # the config groups, one per axis of variation
 DTYPES = ("float32", "float64")
 ON_DIVERGE = ("stop", "skip")
 
@@ -243,6 +246,12 @@ class TrainConfig:
         100, Int(0, 10**9), "checkpoint.npz every this many steps (and on signals); 0: signals"
     )
     progress: bool = option(True, Bool(), "tqdm bar with the running loss when stderr is a tty")
+    tbptt: int = option(
+        0, Int(0, 1_000_000), "truncated BPTT: cut the backward every this many steps; 0: full"
+    )
+    stop_when_solved: bool = option(
+        False, Bool(), "end the run at the first evaluation that meets the task's criterion"
+    )
 
     def __post_init__(self):
         check_fields(self, "train")
@@ -270,6 +279,18 @@ class DiagnosticsConfig:
 
 
 @dataclass
+class EvalConfig:
+    """The ``eval`` section: evaluations beyond the held-out set of train.eval_size sequences."""
+
+    seq_lens: list[int] = option(
+        [], IntList(1, 1_000_000), "after training, evaluate at these lengths T' too"
+    )
+
+    def __post_init__(self):
+        check_fields(self, "eval")
+
+
+@dataclass
 class RNNBenchConfig:
     seed: int = option(0, Int(0, 2**32 - 1), "seeds the weights, the data and the diagnostics")
     threads: int = option(1, Int(1, _max_threads), "Numba and BLAS threads of this job")
@@ -282,19 +303,38 @@ class RNNBenchConfig:
     clip: ClipConfig = field(default_factory=ClipConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
+    sched: Any = MISSING  # one of the schedule schemas, chosen by the sched group
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    objective: str = option(
+        "final_eval_loss", Choice(OBJECTIVES), "what a job returns to the Optuna sweeper"
+    )
 
     def __post_init__(self):
         check_fields(self, "")
+        if isinstance(self.task, TaskConfig):  # each eval.seq_lens length must suit the task
+            options = {f.name: getattr(self.task, f.name) for f in fields(self.task)}
+            name = options.pop("name")
+            for T in self.eval.seq_lens:
+                try:
+                    make_task(name, **{**options, "seq_len": T})
+                except ValueError as exc:
+                    raise OptionError(f"eval.seq_lens: {str(exc).splitlines()[0]}") from None
 
 
-SECTION_SCHEMAS = {"task": task_schema, "optim": optim_schema}  # chosen by the section's name
+def sched_schema(name: str) -> type:
+    """The dataclass of schedule `name`'s section (its ``Config``)."""
+    return SCHEDULES[name].Config
+
+
+SECTION_SCHEMAS = {"task": task_schema, "optim": optim_schema, "sched": sched_schema}
+REGISTRIES = {"task": TASKS, "optim": OPTIMIZERS, "sched": SCHEDULES}  # the names they choose
 
 
 def register_configs() -> None:
     """Store the schemas: the top level as ``rnnbench_schema``, sections under ``schema/``."""
     cs = ConfigStore.instance()
     cs.store(name="rnnbench_schema", node=RNNBenchConfig)
-    for group, registry in (("task", TASKS), ("optim", OPTIMIZERS)):
+    for group, registry in REGISTRIES.items():
         for name in registry:
             cs.store(group=f"schema/{group}", name=name, node=SECTION_SCHEMAS[group](name))
 
@@ -343,7 +383,7 @@ def _build(schema: type, data: Any, prefix: str) -> Any:
 def _section_schema(section: str, data: Any) -> type:
     if not isinstance(data, dict):
         raise ConfigError(f"{section} is missing: choose a {section} config")
-    registry = TASKS if section == "task" else OPTIMIZERS
+    registry = REGISTRIES[section]
     name = data.get("name")
     if name not in registry:
         raise ConfigError(f"{section}.name must be one of {', '.join(registry)}, got {show(name)}")
@@ -441,6 +481,13 @@ def optim_options(cfg: DictConfig) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in opts.items()}
 
 
+def sched_options(cfg: DictConfig) -> dict[str, Any]:
+    """Keyword arguments of make_scheduler: the sched section minus its name (resolved)."""
+    opts = OmegaConf.to_container(cfg.sched, resolve=True)
+    opts.pop("name")
+    return opts
+
+
 def model_options(cfg: DictConfig) -> dict[str, Any]:
     """Keyword arguments of Network beyond (cell, input_size, hidden_size, num_layers, dtype)."""
     opts = network_options(OmegaConf.to_container(cfg.model, resolve=True))
@@ -455,8 +502,14 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
     return data
 
 
-HASH_NEUTRAL = ("train.progress", "train.checkpoint_every", "results_root")
-HASH_IF_NOT = {"train.on_diverge": "stop"}  # keys added later: hashed only when changed
+HASH_NEUTRAL = ("train.progress", "train.checkpoint_every", "results_root", "objective")
+HASH_IF_NOT = {  # keys added later: hashed only when changed
+    "train.on_diverge": "stop",
+    "train.tbptt": 0,
+    "train.stop_when_solved": False,
+    "sched.name": "none",
+    "eval.seq_lens": [],
+}
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -472,6 +525,8 @@ def config_hash(cfg: DictConfig) -> str:
     for key in drop:
         section, _, name = key.rpartition(".")
         (data.get(section, {}) if section else data).pop(name, None)
+        if section and data.get(section) == {}:  # a section added later, all at its defaults
+            del data[section]
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -483,6 +538,7 @@ __all__: list[str] = [
     "config_hash",
     "model_options",
     "optim_options",
+    "sched_options",
     "task_options",
     "validate",
 ]

@@ -73,6 +73,10 @@ class Summary:
     optim: str | None = None
     lr: float | None = None
     threads: int | None = None
+    steps_to_solve: int | None = None  # first evaluated step that met the solved criterion
+    steps_below_90pct_baseline: int | None = None  # ... with eval loss < 0.9 x the baseline
+    steps_below_10pct_baseline: int | None = None  # ... with eval loss < 0.1 x the baseline
+    length_eval: dict[str, dict] = field(default_factory=dict)  # eval.seq_lens: str(T) -> loss..
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -141,6 +145,17 @@ class Summary:
             out.append("baselines: " + ", ".join(f"{k} {v:.4f}" for k, v in self.baselines.items()))
         if self.cause:
             out.append(f"diverged at step {self.diverged_step}: {self.cause}")
+        step = lambda v: "never" if v is None else f"step {v}"  # noqa: E731
+        out.append(
+            f"eval loss below 0.9x the baseline: {step(self.steps_below_90pct_baseline)}, "
+            f"below 0.1x: {step(self.steps_below_10pct_baseline)}; "
+            f"solved: {step(self.steps_to_solve)}"
+        )
+        for T, r in self.length_eval.items():
+            out.append(
+                f"at T={T}: eval loss {fmt(r['loss'])} vs baseline {fmt(r['baseline_loss'])}"
+                f"{'  SOLVED' if r['solved'] else '  not solved'}"
+            )
         rate = self.steps_per_s if self.steps_per_s is not None else float("nan")
         out.append(f"{rate:.1f} steps/s, wall time {self.wall_time_s:.1f} s")
         return out

@@ -23,44 +23,156 @@ With eta the lr, eta_0 the optimiser's lr, e = 1, 2, ... the number of `step` ca
 The state (`state_arrays`) is a few int64/float64 scalars, npz-safe, so a run resumes with the
 same lr sequence bit for bit.
 
-    sched = make_scheduler("cosine", lr=1e-3, T_max=1000, warmup_steps=100)
+    sched = make_scheduler("cosine", 1e-3, T_max=1000, warmup_steps=100)
     sched.lr                 # lr for the next optimiser step
     sched.step()             # after each optimiser step (plateau: sched.step(eval_loss))
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["SCHEDULES", "Schedule", "make_scheduler"]
+from rnnbench.options import Float, Int, OptionError, check_fields, is_integer, option, show
+
+__all__ = ["SCHEDULES", "Schedule", "make_scheduler", "IntList"]
+
+STEPS = Int(1, 10**9)
+FACTOR = Float(0.0, 1.0, lo_open=True)  # a multiplicative decay: (0, 1]
+NONNEGATIVE = Float(lo=0.0)
 
 
-def _check(key: str, value, ok, what: str):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"sched.{key} must be {what}, got {value!r}")
-    if not math.isfinite(float(value)) or not ok(value):
-        raise ValueError(f"sched.{key} must be {what}, got {value!r}")
-    return value
+@dataclass(frozen=True)
+class IntList:
+    """A list of integers, each in [lo, hi] (MultiStepLR's milestones, eval.seq_lens)."""
+
+    lo: int
+    hi: int
+
+    def describe(self) -> str:
+        return f"a list of integers in [{self.lo}, {self.hi}]"
+
+    def check(self, key: str, value: Any) -> tuple:
+        if hasattr(value, "_content"):  # a ListConfig
+            from omegaconf import OmegaConf
+
+            value = OmegaConf.to_container(value)
+        if not isinstance(value, list | tuple) or not all(
+            is_integer(v) and self.lo <= v <= self.hi for v in value
+        ):
+            raise OptionError(f"{key} must be {self.describe()}, got {show(value)}")
+        return tuple(int(v) for v in value)
 
 
-def _int(key: str, value, lo: int):
-    if isinstance(value, float) or (isinstance(value, np.floating)):
-        raise ValueError(f"sched.{key} must be an integer >= {lo}, got {value!r}")
-    return int(_check(key, value, lambda v: v >= lo, f"an integer >= {lo}"))
+# --------------------------------------------------------------------------- the sched section
+
+
+@dataclass
+class NoneConfig:
+    """sched=none: optim.lr throughout."""
+
+    name: str = option("none", None, "the schedule")
+
+    def __post_init__(self):
+        check_fields(self, "sched")
+
+
+@dataclass
+class StepConfig:
+    """sched=step: torch.optim.lr_scheduler.StepLR."""
+
+    name: str = option("step", None, "the schedule")
+    step_size: int = option(1500, STEPS, "multiply the lr by gamma every this many steps")
+    gamma: float = option(0.5, FACTOR, "the factor (0.5: the adding recipe's halving)")
+
+    def __post_init__(self):
+        check_fields(self, "sched")
+
+
+@dataclass
+class MultiStepConfig:
+    """sched=multistep: torch.optim.lr_scheduler.MultiStepLR."""
+
+    name: str = option("multistep", None, "the schedule")
+    milestones: list[int] = option([500, 750], IntList(1, 10**9), "steps after which lr *= gamma")
+    gamma: float = option(0.1, FACTOR, "the factor at each milestone")
+
+    def __post_init__(self):
+        check_fields(self, "sched")
+
+
+@dataclass
+class ExponentialConfig:
+    """sched=exponential: torch.optim.lr_scheduler.ExponentialLR."""
+
+    name: str = option("exponential", None, "the schedule")
+    gamma: float = option(0.999, FACTOR, "lr *= gamma after every step")
+
+    def __post_init__(self):
+        check_fields(self, "sched")
+
+
+@dataclass
+class CosineConfig:
+    """sched=cosine: CosineAnnealingLR after an optional LinearLR warm-up (SequentialLR)."""
+
+    name: str = option("cosine", None, "the schedule")
+    T_max: int = option(1000, STEPS, "the step at which the cosine reaches eta_min")
+    eta_min: float = option(0.0, NONNEGATIVE, "the final learning rate")
+    warmup_steps: int = option(0, Int(0, 10**9), "linear warm-up steps (< T_max); 0: none")
+    warmup_start_factor: float = option(
+        1.0 / 3, FACTOR, "the warm-up starts at lr * this (LinearLR's start_factor)"
+    )
+
+    def __post_init__(self):
+        check_fields(self, "sched")
+        if self.warmup_steps >= self.T_max:
+            raise OptionError(
+                f"sched.warmup_steps must be < sched.T_max={self.T_max}, got {self.warmup_steps}"
+            )
+
+
+@dataclass
+class PlateauConfig:
+    """sched=plateau: ReduceLROnPlateau (mode min, relative threshold) on the eval loss."""
+
+    name: str = option("plateau", None, "the schedule")
+    factor: float = option(0.25, Float(0.0, 1.0, lo_open=True, hi_open=True), "lr *= factor")
+    patience: int = option(2, Int(0, 10**9), "evaluations without improvement tolerated")
+    threshold: float = option(
+        1e-4, Float(0.0, 1.0, hi_open=True), "improvement: loss < best * (1 - threshold)"
+    )
+    cooldown: int = option(0, Int(0, 10**9), "evaluations not counted after a reduction")
+    min_lr: float = option(0.0, NONNEGATIVE, "the lr never goes below this")
+    eps: float = option(1e-8, NONNEGATIVE, "a reduction smaller than this is skipped")
+
+    def __post_init__(self):
+        check_fields(self, "sched")
+
+
+# --------------------------------------------------------------------------- the schedules
 
 
 class Schedule:
-    """The lr and the count of `step` calls; subclasses give `_next(lr, e) -> lr`."""
+    """The lr and the count of `step` calls; subclasses give `_next(lr, e) -> lr`.
 
-    name = "none"
-    on_eval = False  # True: stepped with the eval loss after each evaluation (plateau)
+    `Config` is the dataclass of the schedule's options (the ``sched`` config section); each
+    option becomes an attribute."""
 
-    def __init__(self, lr: float):
-        self.base_lr = float(_check("lr", lr, lambda v: v > 0, "a finite number > 0"))
+    name: ClassVar[str] = "none"
+    Config: ClassVar[type] = NoneConfig
+    on_eval: ClassVar[bool] = False  # True: stepped with the eval loss after each evaluation
+
+    def __init__(self, lr: float, config: Any = None):
+        self.base_lr = Float(lo=0.0, lo_open=True).check("optim.lr", lr)
+        config = self.Config() if config is None else config
+        for f in fields(config):
+            if f.name != "name":
+                setattr(self, f.name, getattr(config, f.name))
         self.lr = self.base_lr
         self.last_epoch = 0
 
@@ -69,6 +181,13 @@ class Schedule:
         self.last_epoch += 1
         self.lr = self._next(self.lr, self.last_epoch)
         return self.lr
+
+    def advance(self, evaluated: Mapping[str, float] | None) -> float:
+        """After a training step and its evaluation (None if none): the next step's lr.
+        Plateau steps after evaluations only, on their loss; the others after every step."""
+        if not self.on_eval:
+            return self.step()
+        return self.lr if evaluated is None else self.step(evaluated["loss"])
 
     def _next(self, lr: float, e: int) -> float:
         return lr
@@ -84,6 +203,7 @@ class Schedule:
         return {k: np.asarray(v) for k, v in out.items()}
 
     def load_state_arrays(self, d: Mapping[str, np.ndarray]) -> None:
+        """Restore a `state_arrays()` dict; the keys must be this schedule's."""
         expected = set(self.state_arrays())
         if set(d) != expected:
             raise ValueError(
@@ -97,12 +217,7 @@ class Schedule:
 class Step(Schedule):
     """StepLR: multiply by gamma every `step_size` steps."""
 
-    name = "step"
-
-    def __init__(self, lr: float, step_size: int = 1500, gamma: float = 0.5):
-        super().__init__(lr)
-        self.step_size = _int("step_size", step_size, 1)
-        self.gamma = float(_check("gamma", gamma, lambda v: 0 < v <= 1, "a number in (0, 1]"))
+    name, Config = "step", StepConfig
 
     def _next(self, lr, e):
         return lr if e % self.step_size != 0 else lr * self.gamma
@@ -111,16 +226,7 @@ class Step(Schedule):
 class MultiStep(Schedule):
     """MultiStepLR: multiply by gamma^c at a step listed c times in `milestones`."""
 
-    name = "multistep"
-
-    def __init__(self, lr: float, milestones=(500, 750), gamma: float = 0.1):
-        super().__init__(lr)
-        if isinstance(milestones, (str, bytes)) or not hasattr(milestones, "__iter__"):
-            raise ValueError(
-                f"sched.milestones must be a list of integers >= 1, got {milestones!r}"
-            )
-        self.milestones = tuple(_int("milestones", m, 1) for m in milestones)
-        self.gamma = float(_check("gamma", gamma, lambda v: 0 < v <= 1, "a number in (0, 1]"))
+    name, Config = "multistep", MultiStepConfig
 
     def _next(self, lr, e):
         count = self.milestones.count(e)
@@ -130,11 +236,7 @@ class MultiStep(Schedule):
 class Exponential(Schedule):
     """ExponentialLR: multiply by gamma every step."""
 
-    name = "exponential"
-
-    def __init__(self, lr: float, gamma: float = 0.999):
-        super().__init__(lr)
-        self.gamma = float(_check("gamma", gamma, lambda v: 0 < v <= 1, "a number in (0, 1]"))
+    name, Config = "exponential", ExponentialConfig
 
     def _next(self, lr, e):
         return lr * self.gamma
@@ -147,32 +249,10 @@ class Cosine(Schedule):
     construction); at step ``warmup_steps`` the cosine phase starts from its closed form at 0.
     """
 
-    name = "cosine"
+    name, Config = "cosine", CosineConfig
 
-    def __init__(
-        self,
-        lr: float,
-        T_max: int = 1000,
-        eta_min: float = 0.0,
-        warmup_steps: int = 0,
-        warmup_start_factor: float = 1.0 / 3,
-    ):
-        super().__init__(lr)
-        self.T_max = _int("T_max", T_max, 1)
-        self.eta_min = float(_check("eta_min", eta_min, lambda v: v >= 0, "a finite number >= 0"))
-        self.warmup_steps = _int("warmup_steps", warmup_steps, 0)
-        self.warmup_start_factor = float(
-            _check(
-                "warmup_start_factor",
-                warmup_start_factor,
-                lambda v: 0 < v <= 1,
-                "a number in (0, 1]",
-            )
-        )
-        if self.warmup_steps >= self.T_max:
-            raise ValueError(
-                f"sched.warmup_steps must be < sched.T_max={self.T_max}, got {self.warmup_steps}"
-            )
+    def __init__(self, lr: float, config: Any = None):
+        super().__init__(lr, config)
         if self.warmup_steps > 0:
             self.lr = self.base_lr * self.warmup_start_factor
 
@@ -198,28 +278,11 @@ class Plateau(Schedule):
     improving) with a patience of 2 evaluations; torch's own are factor 0.1, patience 10.
     """
 
-    name = "plateau"
+    name, Config = "plateau", PlateauConfig
     on_eval = True
 
-    def __init__(
-        self,
-        lr: float,
-        factor: float = 0.25,
-        patience: int = 2,
-        threshold: float = 1e-4,
-        cooldown: int = 0,
-        min_lr: float = 0.0,
-        eps: float = 1e-8,
-    ):
-        super().__init__(lr)
-        self.factor = float(_check("factor", factor, lambda v: 0 < v < 1, "a number in (0, 1)"))
-        self.patience = _int("patience", patience, 0)
-        self.threshold = float(
-            _check("threshold", threshold, lambda v: 0 <= v < 1, "a number in [0, 1)")
-        )
-        self.cooldown = _int("cooldown", cooldown, 0)
-        self.min_lr = float(_check("min_lr", min_lr, lambda v: v >= 0, "a finite number >= 0"))
-        self.eps = float(_check("eps", eps, lambda v: v >= 0, "a finite number >= 0"))
+    def __init__(self, lr: float, config: Any = None):
+        super().__init__(lr, config)
         self.best = math.inf
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
@@ -260,17 +323,17 @@ SCHEDULES: dict[str, type[Schedule]] = {
 def make_scheduler(name: str, lr: float, **options) -> Schedule:
     """The schedule `name` (a key of `SCHEDULES`) starting from the optimiser's `lr`.
 
-    `options` are the schedule's keywords (see each class; torch's names); an unknown one or a
-    value out of range raises ValueError naming ``sched.<key>``.
+    `options` are the fields of its ``Config`` (torch's names); an unknown one or a value out
+    of range raises ValueError naming ``sched.<key>``.
     """
     if name not in SCHEDULES:
-        raise ValueError(f"sched.name must be one of {', '.join(SCHEDULES)}, got {name!r}")
+        raise OptionError(f"sched.name must be one of {', '.join(SCHEDULES)}, got {show(name)}")
     cls = SCHEDULES[name]
-    allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "lr")]
+    allowed = [f.name for f in fields(cls.Config) if f.name != "name"]
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise ValueError(
+        raise OptionError(
             f"sched.{unknown[0]} is not an option of {name} "
             f"(allowed: {', '.join(allowed) or 'none'})"
         )
-    return cls(lr, **options)
+    return cls(lr, cls.Config(**options))

@@ -2,13 +2,19 @@
 
 One step (`train_step`), with S the scored steps (all T, or the last one):
 
-    out, cache = net.forward(x)              x (T, B, I) -> out (T, B, H)
+    out, cache = net.forward(x)              x (T, B, I) -> out (T, B, H)  (train.tbptt=K:
+                                             chunk by chunk, rnnbench.tbptt)
     y = out[scored] W^T + b                  (S, B, O)
     loss, dy = task.loss(y, batch)
     dW, db, dh = readout_backward(...)       dh (S, B, H) -> d_out (T, B, H), zero elsewhere
-    grads = net.backward(cache, d_out)
+    grads = net.backward(cache, d_out)       (train.tbptt=K: cut every K steps, summed)
     ||g|| checked finite (and below train.diverge_grad_norm) BEFORE the update; then clip, step
     (and the clipped norm checked below train.diverge_grad_norm_after_clip)
+
+After each step the learning-rate schedule (`rnnbench.sched`, section ``sched``) sets the next
+step's lr (``plateau``: after each evaluation, from the eval loss); ``train.stop_when_solved``
+ends the run at the first evaluation that meets the task's criterion; ``eval.seq_lens``
+evaluates the final network at other lengths (`rnnbench.lengths`).
 
 Randomness: the network draws its weights from ``default_rng(seed)``; the other streams are
 children of ``SeedSequence(seed)``: training batches (a fresh batch every step), the held-out
@@ -32,6 +38,7 @@ directory holding a checkpoint of the same config resumes from it, bit-identical
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import signal
@@ -45,12 +52,20 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from rnnbench import checkpoint, diagnostics, io, runs
-from rnnbench.config import config_hash, model_options, optim_options, resolved, task_options
+from rnnbench import checkpoint, diagnostics, io, lengths, runs, solve, tbptt
+from rnnbench.config import (
+    config_hash,
+    model_options,
+    optim_options,
+    resolved,
+    sched_options,
+    task_options,
+)
 from rnnbench.network import Network
 from rnnbench.optim import clip_gradients, make_optimizer
 from rnnbench.readout import init_readout, readout_backward, readout_forward
 from rnnbench.runs import MetricLog, Summary
+from rnnbench.sched import Schedule, make_scheduler
 from rnnbench.session import Display, Interrupted, stop_signals, thread_limits
 from rnnbench.tasks import Batch, Task, make_task
 
@@ -73,6 +88,8 @@ class Job:
     dtype: type
     rng: np.random.Generator  # the training batches
     eval_batch: Batch  # the held-out set, sampled once
+    sched: Schedule  # the learning rate of the next step
+    lengths_seq: np.random.SeedSequence  # the held-out sets of eval.seq_lens
     metrics: MetricLog = field(default_factory=MetricLog)
     diag: diagnostics.Recorder | None = None  # None when diagnostics.every = 0
 
@@ -93,6 +110,7 @@ class Progress:
     wall_before_s: float = 0.0  # wall time of the earlier sessions of a resumed run
     resumed_from: int | None = None  # step of the checkpoint this session started from
     signum: int | None = None  # the signal that interrupted the run
+    length_eval: dict[int, dict[str, float]] = field(default_factory=dict)  # eval.seq_lens
 
 
 @dataclass
@@ -111,7 +129,7 @@ def build(cfg: DictConfig) -> Job:
     """Task, network, readout, optimiser, the training stream and the held-out set."""
     dtype = np.dtype(cfg.model.dtype).type
     task = make_task(cfg.task.name, **task_options(cfg))
-    data_seq, eval_seq, readout_seq, diag_seq = np.random.SeedSequence(cfg.seed).spawn(4)
+    data_seq, eval_seq, readout_seq, diag_seq, len_seq = np.random.SeedSequence(cfg.seed).spawn(5)
     net = Network(
         cfg.model.cell,
         task.input_size,
@@ -125,16 +143,20 @@ def build(cfg: DictConfig) -> Job:
         cfg.model.hidden_size, task.output_size, np.random.default_rng(readout_seq), dtype
     )
     params = {**net.params, **readout}
+    optimizer = make_optimizer(cfg.optim.name, params, **optim_options(cfg))
     job = Job(
         cfg=cfg,
         task=task,
         net=net,
         params=params,
-        optimizer=make_optimizer(cfg.optim.name, params, **optim_options(cfg)),
+        optimizer=optimizer,
         dtype=dtype,
         rng=np.random.default_rng(data_seq),
         eval_batch=task.held_out(np.random.default_rng(eval_seq), cfg.train.eval_size, dtype),
+        sched=make_scheduler(cfg.sched.name, optimizer.lr, **sched_options(cfg)),
+        lengths_seq=len_seq,
     )
+    optimizer.lr = job.sched.lr  # a warm-up starts below optim.lr
     d = cfg.diagnostics
     if d.every > 0:
         job.diag = diagnostics.Recorder(
@@ -160,7 +182,7 @@ def train_step(job: Job, batch: Batch, step: int) -> tuple[float, float, float]:
     """One update; returns (loss, grad norm before clipping, after). Raises Diverged."""
     t, clip = job.cfg.train, job.cfg.clip
     w, b = job.params["readout.weight"], job.params["readout.bias"]
-    out, cache = job.net.forward(batch.x)  # (T, B, H)
+    out, cache = tbptt.forward(job.net, batch.x, t.tbptt)  # (T, B, H); K = 0: net.forward
     h = _scored(job.task, out)  # (S, B, H)
     y = readout_forward(h, w, b)  # (S, B, O)
     loss, dy = job.task.loss(y, batch)  # dy (S, B, O)
@@ -169,7 +191,7 @@ def train_step(job: Job, batch: Batch, step: int) -> tuple[float, float, float]:
     dw, db, dh = readout_backward(h, w, dy)  # (O, H), (O,), (S, B, H)
     d_out = np.zeros(out.shape, dtype=out.dtype)  # (T, B, H)
     d_out[out.shape[0] - h.shape[0] :] = dh
-    net_grads = job.net.backward(cache, d_out)
+    net_grads = tbptt.backward(job.net, cache, d_out)  # cut every K steps (K = 0: never)
     grads = {k: net_grads[k] for k in job.net.params}
     grads["readout.weight"], grads["readout.bias"] = dw, db
     if job.diag is not None:  # before clipping: the raw gradient's per-timestep and tensor norms
@@ -219,6 +241,7 @@ def _log_window(job: Job, state: LoopState, step: int) -> None:
         }
     if job.cfg.train.on_diverge == "skip":
         row["skipped"] = state.skipped_in_window
+    row["lr"] = job.optimizer.lr  # the lr of this step
     job.metrics.add(step, "train", row)
     state.window.clear()
     state.skipped_in_window = 0
@@ -229,6 +252,18 @@ def _evaluate_and_log(job: Job, progress: Progress, step: int) -> dict[str, floa
     progress.final_eval = evaluate(job, job.eval_batch, job.cfg.train.batch_size)
     job.metrics.add(step, "eval", progress.final_eval)
     return progress.final_eval
+
+
+def _stop_solved(job: Job, state: LoopState, step: int, evaluated: dict | None) -> bool:
+    """train.stop_when_solved: True (and the last train row written) when this evaluation
+    meets the task's solved criterion."""
+    t = job.cfg.train
+    if not (t.stop_when_solved and evaluated and solve.solved_now(job.task, evaluated)):
+        return False
+    if step % t.log_every and step != t.steps:
+        _log_window(job, state, step)
+    log.info("solved at step %d: stopping (train.stop_when_solved)", step)
+    return True
 
 
 def _on_diverged(job: Job, progress: Progress, state: LoopState, step: int, exc: Diverged) -> bool:
@@ -257,12 +292,13 @@ def loop(
     signal); calls ``save(state)`` every train.checkpoint_every steps and before stopping on a
     signal."""
     t = job.cfg.train
-    if state.step == 0:
-        _evaluate_and_log(job, progress, 0)  # the untrained network
+    last = t.steps
+    if state.step == 0:  # the untrained network (if it meets train.stop_when_solved: no steps)
+        last = 0 if _stop_solved(job, state, 0, _evaluate_and_log(job, progress, 0)) else last
     first = state.step + 1  # this session's first step: JIT compile/cache load, not timed
     display = Display(job.cfg, state.step)
     try:
-        for step in range(state.step + 1, t.steps + 1):
+        for step in range(state.step + 1, last + 1):
             # termination on a signal: checked between steps
             if stop["signum"] is not None:
                 break
@@ -290,6 +326,10 @@ def loop(
             if step % t.eval_every == 0 or step == t.steps:
                 evaluated = _evaluate_and_log(job, progress, step)
             display.step_done(step, evaluated)
+            if _stop_solved(job, state, step, evaluated):
+                break
+            # the learning-rate schedule: the lr of the next step
+            job.optimizer.lr = job.sched.advance(evaluated)
             # periodic checkpoint
             if save is not None and t.checkpoint_every and step % t.checkpoint_every == 0:
                 if step < t.steps:
@@ -318,6 +358,8 @@ def _finish(
         return
     if progress.status == "diverged" and progress.steps > 0 and progress.steps % t.eval_every:
         _evaluate_and_log(job, progress, progress.steps)
+    if progress.status == "completed" and job.cfg.eval.seq_lens:  # the trained network at T'
+        progress.length_eval = lengths.evaluate_lengths(job, progress.steps, evaluate)
 
 
 # --------------------------------------------------------------------------------- the run
@@ -393,6 +435,10 @@ def _write_results(
         io.write_parquet(run_dir / diagnostics.DIAGNOSTICS_FILE, diag)
     wall = progress.wall_before_s + time.perf_counter() - start
     summary = Summary.of_run(cfg, job.task if job else None, progress, chash, wall)
+    if job is not None:  # when the run left the baseline and solved the task; other lengths
+        milestones = solve.milestones(job.metrics.rows, job.task)
+        length_eval = lengths.summarise(progress.length_eval)
+        summary = dataclasses.replace(summary, **milestones, length_eval=length_eval)
     runs.write_summary(run_dir, summary)
     if progress.status in runs.FINISHED:  # nothing left to resume
         (run_dir / runs.CHECKPOINT_FILE).unlink(missing_ok=True)

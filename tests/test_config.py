@@ -17,6 +17,7 @@ from rnnbench import config as C
 from rnnbench._hydra_preflight import check_overrides
 from rnnbench.optim import OPTIMIZERS
 from rnnbench.options import Float, OptionError
+from rnnbench.sched import SCHEDULES
 from rnnbench.tasks import TASKS
 
 EXPERIMENTS = sorted(p.stem for p in (C.conf_dir() / "experiment").glob("*.yaml"))
@@ -203,6 +204,32 @@ CASES = [
     ([], "diagnostics.saturation_eps", ["0", "0.5", "nan"]),
     ([], "diagnostics.spectra", ["maybe"]),
     ([], "diagnostics.gates", ["maybe"]),
+    (["optim=adamw"], "optim.lr", ["0", "nan"]),
+    (["optim=adamw"], "optim.betas", ["[0.9]", "[0.9,1.0]"]),
+    (["optim=adamw"], "optim.eps", ["0"]),
+    (["optim=adamw"], "optim.weight_decay", ["-0.01", "inf"]),
+    (["optim=adamw"], "optim.amsgrad", ["perhaps"]),
+    ([], "sched.name", ["cosin"]),
+    (["sched=step"], "sched.step_size", ["0", "1.5", "nan"]),
+    (["sched=step"], "sched.gamma", ["0", "1.5", "nan"]),
+    (["sched=multistep"], "sched.milestones", ["[0]", "[10,-1]", "5", "[1.5]"]),
+    (["sched=multistep"], "sched.gamma", ["0", "2"]),
+    (["sched=exponential"], "sched.gamma", ["0", "1.01", "nan"]),
+    (["sched=cosine"], "sched.T_max", ["0", "x"]),
+    (["sched=cosine"], "sched.eta_min", ["-1", "nan"]),
+    (["sched=cosine"], "sched.warmup_steps", ["-1", "1000"]),
+    (["sched=cosine"], "sched.warmup_start_factor", ["0", "1.5"]),
+    (["sched=plateau"], "sched.factor", ["0", "1", "nan"]),
+    (["sched=plateau"], "sched.patience", ["-1", "x"]),
+    (["sched=plateau"], "sched.threshold", ["-0.1", "1"]),
+    (["sched=plateau"], "sched.cooldown", ["-1"]),
+    (["sched=plateau"], "sched.min_lr", ["-1", "inf"]),
+    (["sched=plateau"], "sched.eps", ["-1", "nan"]),
+    ([], "train.tbptt", ["-1", "1.5", "1000001", "x"]),
+    ([], "train.stop_when_solved", ["sometimes"]),
+    ([], "eval.seq_lens", ["[0]", "[10,-5]", "[1.5]", "[x]"]),
+    (["task=temporal_order"], "eval.seq_lens", ["[5]", "[20,9]"]),
+    ([], "objective", ["accuracy", "1"]),
 ]
 FLAT = [(pre, key, v) for pre, key, values in CASES for v in values]
 
@@ -233,12 +260,13 @@ def test_every_key_has_cases():
         ("clip", C.ClipConfig),
         ("train", C.TrainConfig),
         ("diagnostics", C.DiagnosticsConfig),
+        ("eval", C.EvalConfig),
     ):
         assert _checked_fields(schema, f"{section}.") <= {key for _, key in covered}, section
-    for group, registry in (("task", TASKS), ("optim", OPTIMIZERS)):
+    for group, registry in (("task", TASKS), ("optim", OPTIMIZERS), ("sched", SCHEDULES)):
         for name in registry:
             chosen = {k for pre, k in covered if f"{group}={name}" in pre}
-            if name in ("copy", "adam"):  # the defaults: cases without a group choice
+            if name in ("copy", "adam", "none"):  # the defaults: cases without a group choice
                 chosen |= plain
             keys = _checked_fields(C.SECTION_SCHEMAS[group](name), f"{group}.")
             missing = keys - chosen - {f"{group}.name"} - (plain if group == "task" else set())

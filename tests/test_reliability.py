@@ -67,7 +67,7 @@ def test_skip_policy_never_applies_a_nonfinite_or_too_large_update(tmp_path):
     m = pd.read_parquet(tmp_path / runs.METRICS_FILE)
     evals = m[(m.split == "eval") & (m.metric == "loss")].value
     assert evals.nunique() == 1  # no update was applied: the evaluation never changed
-    assert set(m[m.split == "train"].metric) == {"skipped"}
+    assert set(m[m.split == "train"].metric) == {"skipped", "lr"}
 
 
 def test_stop_policy_is_the_default(tmp_path):

@@ -14,7 +14,7 @@ from rnnbench.network import Network
 from rnnbench.tasks import make_task
 
 RUN_FILES = (runs.CONFIG_FILE, runs.METRICS_FILE, runs.ENVIRONMENT_FILE, runs.SUMMARY_FILE)
-TRAIN_METRICS = {"loss", "grad_norm", "grad_norm_max", "grad_norm_clipped"}
+TRAIN_METRICS = {"loss", "grad_norm", "grad_norm_max", "grad_norm_clipped", "lr"}
 
 
 def test_run_writes_every_file_with_its_schema(tmp_path, tiny_cfg):

@@ -1,0 +1,87 @@
+"""Optuna search (hydra/sweeper=optuna): the objective each trial returns, diverged and failed
+trials as the sampler sees them, and a few real trials end to end."""
+
+import math
+
+import pytest
+from conftest import TINY, run_cli
+
+from rnnbench.search import objective_value, with_sweeper_defaults
+
+
+def test_objective_of_completed_diverged_and_unsolved_runs():
+    done = {"status": "completed", "final_eval_loss": 0.25, "steps_to_solve": 300}
+    assert objective_value(done, "final_eval_loss") == 0.25
+    assert objective_value(done, "steps_to_solve") == 300.0
+    assert objective_value({**done, "steps_to_solve": None}, "steps_to_solve") == math.inf
+    assert objective_value({**done, "status": "diverged"}, "final_eval_loss") == math.inf
+    with pytest.raises(ValueError, match="objective must be one of final_eval_loss"):
+        objective_value(done, "accuracy")
+
+
+def test_optuna_command_lines_get_a_failure_rate_that_keeps_the_sweep_going():
+    argv = ["-m", "hydra/sweeper=optuna", "optim.lr=interval(1e-3,1e-1)"]
+    assert with_sweeper_defaults(argv) == [*argv, "hydra.sweeper.max_failure_rate=1.0"]
+    own = [*argv, "hydra.sweeper.max_failure_rate=0.5"]
+    assert with_sweeper_defaults(own) == own
+    assert with_sweeper_defaults(["-m", "seed=0,1"]) == ["-m", "seed=0,1"]
+
+
+def _study(db):
+    optuna = pytest.importorskip("optuna")
+    return optuna.load_study(study_name="t", storage=f"sqlite:///{db}")
+
+
+@pytest.mark.slow
+def test_trials_report_completed_diverged_and_failed_runs_to_optuna(tmp_path):
+    """Grid over a divergence threshold (1e-9: every step diverges) and a hidden size (0 is
+    invalid: the trial fails): 4 trials, the sweep ends normally, Optuna saw 2 failures, an inf
+    (diverged) and the final eval loss of the completed run, which is the best value."""
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    db = tmp_path / "study.db"
+    args = [
+        "-m",
+        "hydra/sweeper=optuna",
+        "hydra/sweeper/sampler=grid",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.n_jobs=1",
+        "hydra.sweeper.study_name=t",
+        f"hydra.sweeper.storage=sqlite:///{db}",
+        "train.diverge_grad_norm=choice(1e-9,1000.0)",
+        "model.hidden_size=choice(0,8)",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        *[a for a in TINY if not a.startswith("model.hidden_size")],
+    ]
+    proc = run_cli(args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = _study(db).trials
+    states = sorted(t.state.name for t in trials)
+    assert states == ["COMPLETE", "COMPLETE", "FAIL", "FAIL"]
+    values = sorted(t.value for t in trials if t.state.name == "COMPLETE")
+    assert math.isfinite(values[0]) and values[1] == math.inf
+    best = (tmp_path / "sweep" / "optimization_results.yaml").read_text()
+    assert f"best_value: {values[0]}" in best
+
+
+@pytest.mark.slow
+def test_tpe_search_runs_out_of_the_box(tmp_path):
+    """hydra/sweeper=optuna alone, an lr interval: three trials, the best is the smallest loss."""
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    db = tmp_path / "study.db"
+    args = [
+        "-m",
+        "hydra/sweeper=optuna",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.study_name=t",
+        f"hydra.sweeper.storage=sqlite:///{db}",
+        "optim.lr=tag(log,interval(1e-3,1e-1))",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        *TINY,
+    ]
+    proc = run_cli(args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = _study(db).trials
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 3
+    assert len({t.params["optim.lr"] for t in trials}) == 3
+    best = min(t.value for t in trials)
+    assert f"best_value: {best}" in (tmp_path / "sweep" / "optimization_results.yaml").read_text()
