@@ -119,3 +119,14 @@ def test_the_cli_threads_key_sets_the_network_threads():
     with thread_limits(2):
         assert rnnbench.get_num_threads() == 2
     assert rnnbench.get_num_threads() == 1
+
+
+def test_job_thread_limits_keep_blas_at_one_thread():
+    """A job at threads=2 splits the batch over two threads but never threads BLAS itself:
+    the small GEMMs outside the Network (readout, optimiser, diagnostics) ran slower with two."""
+    from rnnbench.session import thread_limits
+
+    with thread_limits(2):
+        assert rnnbench.get_num_threads() == 2
+        assert set(_blas_threads()) == {1}
+    assert rnnbench.get_num_threads() == 1
