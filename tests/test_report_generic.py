@@ -56,3 +56,14 @@ def test_a_task_without_accuracy_and_with_its_own_metric(tmp_path):
     assert (tmp_path / "out" / "final_vs_length.png").is_file()
     assert "`gru`:" in path.read_text()
     assert "## Other lengths" not in path.read_text()
+
+
+def test_time_on_the_baseline_is_tabulated(tmp_path):
+    for seed, (below90, solved) in enumerate(((100, 300), (200, None))):
+        run = make_run(tmp_path / "s" / f"gru{seed}", "gru", 10, seed, solved=solved is not None)
+        _summary(run, steps_below_90pct_baseline=below90, steps_to_solve=solved)
+    path, _ = build([tmp_path / "s"], tmp_path / "out")
+    table = pd.read_csv(tmp_path / "out" / "time_on_baseline.csv")
+    assert table["steps_below_90pct_baseline_median"].tolist() == [150]
+    assert table["steps_to_solve_n"].tolist() == [1]
+    assert "| copy | gru | 10 | 150 (2/2) | 300 (1/2) |" in path.read_text()

@@ -2,6 +2,7 @@
 
     python -m rnnbench.report DIR [DIR ...] [--out DIR] [--strict]   the comparison report
     python -m rnnbench.report gradients DIR [--steps 0 -1]           the gradient figures
+    python -m rnnbench.report run RUN_DIR                            one run's own figures
 
 Modules: `aggregate` (the one reader of run directories), `tables` (pure functions: runs ->
 DataFrames), `figures` and `markdown` (drawing and writing the report), `gradients` (the
@@ -22,7 +23,7 @@ def build(roots: list, out: str | Path | None = None) -> tuple[Path, Sweep]:
     """Aggregate the runs under `roots` and write the report into `out` (default: ROOT/report)."""
     from . import figures, markdown
     from .files import write_csv
-    from .tables import add_variants, length_table
+    from .tables import add_variants, length_table, milestone_table
 
     sweep = load(roots)
     out = Path(out) if out is not None else Path(roots[0]) / "report"
@@ -34,5 +35,9 @@ def build(roots: list, out: str | Path | None = None) -> tuple[Path, Sweep]:
     if len(lengths):
         write_csv(out / "length_generalisation.csv", lengths)
     products["length_generalisation"] = {"table": lengths, "figure": None}
+    milestones = milestone_table(runs)  # how long each cell sat on the baseline
+    if len(milestones):
+        write_csv(out / "time_on_baseline.csv", milestones)
+    products["time_on_baseline"] = {"table": milestones, "figure": None}
     path = markdown.write(out, sweep.roots, runs, products, sweep.problems)
     return path, sweep

@@ -1,5 +1,6 @@
 """``python -m rnnbench.report DIR [DIR ...] [--out DIR] [--strict]``
 ``python -m rnnbench.report gradients DIR [--steps 0 -1]``
+``python -m rnnbench.report run RUN_DIR``
 
 The first form aggregates every run directory under the DIRs (sweep or run directories) and
 writes runs.csv, the figures and report.md into DIR/report (the first DIR), or into --out. A DIR
@@ -7,7 +8,9 @@ that is missing, not a directory or a symbolic-link loop, or an --out that canno
 is an error: one line, exit code 2, nothing written. Files that cannot be used are named in one
 warning line each and skipped; with --strict the first such file or value (or a DIR without
 runs) stops the command with a one-line error and exit code 1. The second form draws the
-gradient-diagnostics figures (`rnnbench.report.gradients`).
+gradient-diagnostics figures (`rnnbench.report.gradients`), the third redraws the figures a run
+ends with (`rnnbench.report.run_figures`). (A sweep directory named `gradients` or `run` is
+given as `./gradients`.)
 """
 
 from __future__ import annotations
@@ -60,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         from .gradients import main as gradients_main
 
         return gradients_main(argv[1:])
+    if argv[:1] == ["run"]:
+        from .run_figures import main as run_main
+
+        return run_main(argv[1:])
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s", force=True)
     for d in args.dirs:

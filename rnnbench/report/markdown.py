@@ -215,6 +215,34 @@ def _length_lines(table: pd.DataFrame | None) -> list[str]:
     ]
 
 
+def _milestone_lines(table: pd.DataFrame | None) -> list[str]:
+    """Median first step below 0.9x / 0.1x the baseline and solved, with the seeds reaching it."""
+    if table is None or not len(table):
+        return []
+    t = table.copy()
+    names = {
+        "steps_below_90pct_baseline": "below 0.9x baseline",
+        "steps_below_10pct_baseline": "below 0.1x baseline",
+        "steps_to_solve": "solved",
+    }
+    cols = ["task", "variant", "seq_len"]
+    for m, name in names.items():
+        if f"{m}_median" in t.columns:
+            n = t[f"{m}_n"].astype(int).astype(str) + "/" + t["n_runs"].astype(str)
+            t[name] = t[f"{m}_median"].map(lambda v: fmt(v, missing="-")) + " (" + n + ")"
+            cols.append(name)
+    return [
+        "## Time on the baseline",
+        "",
+        "First evaluated step at which the eval loss fell below 0.9x and 0.1x the memoryless "
+        "baseline, and at which the task was solved: median over the seeds that got there "
+        "(how many of all). Data: [`time_on_baseline.csv`](time_on_baseline.csv).",
+        "",
+        md_table(t, cols),
+        "",
+    ]
+
+
 def _trouble_lines(runs: pd.DataFrame, problems: list[Problem], roots: list[Path]) -> list[str]:
     lines = []
     bad = runs[~runs["status"].isin(["completed"])] if len(runs) else runs
@@ -259,6 +287,7 @@ def write(
         ]
     lines += _figure_lines(out, products)
     lines += _length_lines(products.get("length_generalisation", {}).get("table"))
+    lines += _milestone_lines(products.get("time_on_baseline", {}).get("table"))
     lines += _trouble_lines(runs, problems, roots)
     if len(runs):
         cols = [c for c in CORE_COLUMNS if c != "error"]

@@ -3,6 +3,7 @@ against step, the training loss faint, the memoryless baseline dashed) and
 ``gradient_through_time.png`` (||dL/dh_t|| against t at the first and the last logged step).
 
     paths = rnnbench.report.run_figures.write(run_dir)     # the PNGs written (atomically)
+    python -m rnnbench.report run RUN_DIR                  # the same, from the shell
 
 They are drawn only from the run's files (``metrics.parquet``, ``grad_norms.parquet``,
 ``summary.json``), so they can be redrawn at any time; a missing or unreadable table costs its
@@ -108,3 +109,32 @@ def write(run_dir: str | Path) -> list[Path]:
     if grads is not None and grads["norm"].notna().any():
         written.append(gradient_profile(grads, summary, run_dir))
     return written
+
+
+def main(argv: list[str]) -> int:
+    """``python -m rnnbench.report run RUN_DIR``: redraw a run's figures, print their paths."""
+    import argparse
+    import sys
+
+    from .aggregate import check_root
+
+    parser = argparse.ArgumentParser(prog="python -m rnnbench.report run")
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory")
+    args = parser.parse_args(argv)
+    if (why := check_root(Path(args.run_dir))) is not None:
+        print(f"error: {args.run_dir}: {why}", file=sys.stderr)
+        return 2
+    try:
+        written = write(args.run_dir)
+    except OSError as e:
+        print(f"error: {args.run_dir}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    if not written:
+        print(
+            f"error: {args.run_dir}: no metrics.parquet or grad_norms.parquet to draw",
+            file=sys.stderr,
+        )
+        return 2
+    for path in written:
+        print(path)
+    return 0

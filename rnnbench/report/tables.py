@@ -225,3 +225,27 @@ def length_table(runs: pd.DataFrame) -> pd.DataFrame:
     ).reset_index()
     table["loss_vs_baseline"] = table["loss_mean"] / table["baseline_loss"]
     return table[cols]
+
+
+MILESTONES = ("steps_below_90pct_baseline", "steps_below_10pct_baseline", "steps_to_solve")
+
+
+def milestone_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """How long each (task, variant, T) sat on the memoryless baseline: per milestone the
+    summary records (first step below 0.9x and 0.1x the baseline, first step solved), the
+    median over the seeds that reached it and how many did; empty for runs without them."""
+    present = [m for m in MILESTONES if m in runs.columns]
+    done = runs[runs["status"].isin(STATUSES)]
+    if not present or not len(done) or done[present].isna().all().all():
+        return pd.DataFrame()
+    g = done.groupby(["task", "variant", "seq_len"])
+    table = g.size().rename("n_runs").to_frame()
+    for m in present:
+        steps = pd.to_numeric(done[m], errors="coerce")
+        table[f"{m}_median"] = steps.groupby(
+            [done["task"], done["variant"], done["seq_len"]]
+        ).median()
+        table[f"{m}_n"] = (
+            steps.notna().groupby([done["task"], done["variant"], done["seq_len"]]).sum()
+        )
+    return table.reset_index()
