@@ -252,6 +252,9 @@ class TrainConfig:
     stop_when_solved: bool = option(
         False, Bool(), "end the run at the first evaluation that meets the task's criterion"
     )
+    figures: bool = option(
+        True, Bool(), "learning curve and gradient profile PNGs in the run dir at the end"
+    )
 
     def __post_init__(self):
         check_fields(self, "train")
@@ -502,7 +505,13 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
     return data
 
 
-HASH_NEUTRAL = ("train.progress", "train.checkpoint_every", "results_root", "objective")
+HASH_NEUTRAL = (
+    "train.progress",
+    "train.checkpoint_every",
+    "train.figures",
+    "results_root",
+    "objective",
+)
 HASH_IF_NOT = {  # keys added later: hashed only when changed
     "train.on_diverge": "stop",
     "train.tbptt": 0,

@@ -421,7 +421,17 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         summary = _write_results(cfg, run_dir, job, progress, chash, start)
     if progress.signum is not None:
         raise Interrupted(progress.signum)
+    if cfg.train.figures:
+        _draw_figures(run_dir)
     return summary.as_dict()
+
+
+def _draw_figures(run_dir: Path) -> None:
+    """The run's learning curve and gradient profile, drawn from its files (< 1 s)."""
+    from .report import run_figures  # matplotlib is loaded only by runs that draw
+
+    for path in run_figures.write(run_dir):
+        log.info("figure %s", path)
 
 
 def _write_results(

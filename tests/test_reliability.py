@@ -97,6 +97,8 @@ def assert_complete_or_absent(run_dir: Path, temporaries_allowed: bool = False) 
             assert rio.read_npz(p)
         elif p.suffix == ".yaml":
             assert isinstance(yaml.safe_load(p.read_text()), dict), p
+        elif p.suffix == ".png":  # the run's figures (rnnbench.report.run_figures)
+            assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", p
         else:
             raise AssertionError(f"unexpected file {p.name}")
         present.append(p.name)

@@ -50,3 +50,30 @@ def test_title_says_the_outcome(tmp_path, changes, title):
     s = json.loads((run / "summary.json").read_text())
     s.update(changes)
     assert title in run_figures._title(s)
+
+
+def test_a_run_ends_with_its_figures_and_logs_their_paths(tmp_path, tiny_cfg, caplog):
+    from rnnbench import train
+
+    caplog.set_level("INFO", logger="rnnbench.train")
+    train.run(tiny_cfg("diagnostics.every=4"), tmp_path / "on")
+    names = ["learning_curve.png", "gradient_through_time.png"]
+    for name in names:
+        assert (tmp_path / "on" / name).read_bytes()[:8] == PNG
+        assert f"figure {tmp_path / 'on' / name}" in caplog.text
+    train.run(tiny_cfg("diagnostics.every=4", "train.figures=false"), tmp_path / "off")
+    assert not [n for n in names if (tmp_path / "off" / n).exists()]
+
+
+def test_run_command_redraws_and_refuses_bad_paths(tmp_path, capsys):
+    from rnnbench.report.__main__ import main
+
+    run = make_run(tmp_path / "r", "lstm", 10, 0)
+    assert main(["run", str(run)]) == 0
+    out = capsys.readouterr().out.split()
+    assert out == [str(run / "learning_curve.png"), str(run / "gradient_through_time.png")]
+    (tmp_path / "empty").mkdir()
+    for bad in (tmp_path / "absent", run / "summary.json", tmp_path / "empty"):
+        assert main(["run", str(bad)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ")
