@@ -161,11 +161,23 @@ def test_a_blown_up_run_is_never_at_the_baseline(tmp_path):
         make_run(tmp_path / "s" / f"lstm{seed}", "lstm", 10, seed, final=copy_baseline(10))
     path, _ = build([tmp_path / "s"], tmp_path / "out")
     verdict = path.read_text().split("## Figures")[0]
-    assert "`rnn`: blew up (diverged) at T = 10." in verdict
+    assert (
+        "`rnn`: blew up (final loss >= 10x the baseline and the first eval loss) at T = 10."
+        in verdict
+    )
     assert "`gru`: blew up (diverged) at T = 10." in verdict
     assert "`lstm`: stayed at the memoryless baseline at T = 10" in verdict
     finals = pd.read_csv(tmp_path / "out" / "final_vs_length.csv").set_index("variant")
     assert finals.loc["rnn", "n_blowup"] == 2 and pd.isna(finals.loc["rnn", "loss_mean"])
+
+
+def test_an_untrained_run_far_above_a_small_baseline_is_not_a_blow_up(tmp_path):
+    """The first eval loss (ln 10 here) is 24x the copy baseline at T = 200 (0.0945): ending
+    near it is no blow-up (the run never learned), though it is 10x above the baseline."""
+    for seed in (0, 1):
+        make_run(tmp_path / "s" / f"r{seed}", "rnn", 200, seed, final=2.3)
+    path, _ = build([tmp_path / "s"], tmp_path / "out")
+    assert "`rnn`: ended above the memoryless baseline at T = 200" in path.read_text()
 
 
 def test_a_cell_with_some_seeds_blown_up_says_so(tmp_path):

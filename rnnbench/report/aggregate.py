@@ -260,6 +260,8 @@ def _final_metric_columns(metrics: pd.DataFrame, row: dict[str, Any]) -> dict[st
         key = f"final_{split}_{metric}"
         if key not in row:
             out[key] = float(m["value"].iloc[-1])
+        if (split, metric) == ("eval", "loss"):
+            out["first_eval_loss"] = float(m["value"].iloc[0])  # before training, usually
         last = max(last, int(m["step"].iloc[-1]))
     if last:
         out["last_logged_step"] = last

@@ -104,7 +104,8 @@ def final_vs_length(table: pd.DataFrame, out: Path, palette) -> Path | None:
             ax.set_xlabel("sequence length T (steps)")
             ax.set_title(task)
             ax.grid(alpha=0.3)
-        ax_loss.legend(fontsize=7)
+        if ax_loss.get_legend_handles_labels()[0]:
+            ax_loss.legend(fontsize=7)
     fig.suptitle("Final results against sequence length (error bars: min-max over seeds)")
     return save(fig, table, out, "final_vs_length")
 

@@ -4,7 +4,9 @@ The verdict classifies each (variant, task, T) from its finished seeds:
 
     solved          every seed solved (the task's own criterion, recorded in summary.json)
     partly solved   some seeds solved
-    blew up         every seed blew up: diverged, or a final loss >= 10 x the baseline (tables)
+    diverged        every seed diverged (a blow-up the run's divergence rule caught)
+    blew up         every seed blew up: diverged, or a final loss >= 10 x both the baseline and
+                    the first eval loss (`tables.blew_up`)
     crashed         every seed failed or was interrupted
     at baseline     no seed solved; mean final loss within [0.9, 1.5] x the memoryless baseline
     above baseline  no seed solved; mean final loss above 1.5 x the baseline (but no blow-up)
@@ -32,7 +34,8 @@ OUTCOME_TEXT = {
     "below baseline": "learned below the baseline but did not solve",
     "at baseline": "stayed at the memoryless baseline",
     "above baseline": "ended above the memoryless baseline",
-    "blew up": "blew up (diverged)",
+    "diverged": "blew up (diverged)",
+    "blew up": "blew up (final loss >= 10x the baseline and the first eval loss)",
     "crashed": "crashed (see failed runs)",
 }
 
@@ -75,14 +78,16 @@ def outcome(row: pd.Series) -> str:
         return "partly solved"
     if row.get("n_failed", 0) == n:
         return "crashed"
-    if max(row.get("n_blowup", 0), row.get("n_diverged", 0)) == n:
+    if row.get("n_diverged", 0) == n:
+        return "diverged"
+    if row.get("n_blowup", 0) == n:
         return "blew up"
     loss, base = row.get("loss_mean"), row.get("baseline_loss")
     if pd.notna(loss) and pd.notna(base) and base > 0:
         if loss < AT_BASELINE * base:
             return "below baseline"
         return "at baseline" if loss <= ABOVE_BASELINE * base else "above baseline"
-    return "blew up" if row.get("n_diverged", 0) else "crashed"
+    return "diverged" if row.get("n_diverged", 0) else "crashed"
 
 
 def _lengths(ts) -> str:
@@ -108,9 +113,9 @@ def _variant_line(variant: str, s: pd.DataFrame) -> str:
     for label, text in OUTCOME_TEXT.items():
         bad = s[s["outcome"] == label]
         if len(bad):
-            note = _ratio_note(bad) if label != "blew up" else ""
+            note = _ratio_note(bad) if label not in ("blew up", "diverged") else ""
             parts.append(f"{text} at T = {_lengths(bad['seq_len'])}{note}")
-    mixed = s[(s.get("n_blowup", 0) > 0) & (s["outcome"] != "blew up")]
+    mixed = s[(s.get("n_blowup", 0) > 0) & ~s["outcome"].isin(["blew up", "diverged"])]
     for _, r in mixed.iterrows():
         parts.append(
             f"{int(r['n_blowup'])}/{int(r['n_runs'])} seeds blew up at T = {int(r['seq_len'])}"

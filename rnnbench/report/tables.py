@@ -5,8 +5,9 @@ Runs are grouped into *variants*: the cell plus any other config key that varies
 are the replicates of a variant at one (task, seq_len).
 
 A run *blew up* if it ended ``diverged`` (the run's own divergence rule stopped it) or its final
-eval loss is infinite or at least `BLOWUP` times the memoryless baseline: its loss says nothing
-about learning, so it is counted apart and left out of the loss statistics.
+eval loss is infinite or at least `BLOWUP` times both the memoryless baseline and its first
+evaluated loss: its loss says nothing about learning, so it is counted apart and left out of the
+loss statistics.
 """
 
 from __future__ import annotations
@@ -92,10 +93,14 @@ def variant_order(runs: pd.DataFrame) -> list[str]:
 
 
 def blew_up(runs: pd.DataFrame) -> pd.Series:
-    """Per run: diverged, or completed with a final loss of inf or >= BLOWUP x the baseline."""
+    """Per run: diverged, or completed with a final loss that is infinite or at least BLOWUP
+    times both the baseline and the first evaluated loss (an untrained network can start far
+    above a task's baseline; a blow-up ends far above where it started)."""
     loss = pd.to_numeric(runs["final_eval_loss"], errors="coerce")
     base = pd.to_numeric(runs["baseline_loss"], errors="coerce")
-    huge = (loss == np.inf) | (loss >= BLOWUP * base)
+    first = pd.to_numeric(runs.get("first_eval_loss"), errors="coerce")
+    above_start = (loss >= BLOWUP * first) | first.isna() if first is not None else True
+    huge = (loss == np.inf) | ((loss >= BLOWUP * base) & above_start)
     return (runs["status"] == "diverged") | ((runs["status"] == "completed") & huge)
 
 
