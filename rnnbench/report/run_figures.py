@@ -24,7 +24,7 @@ from .style import BASELINE, BASELINE_LABEL, figure, loss_label, save
 
 LEARNING_CURVE = "learning_curve"
 GRADIENT_PROFILE = "gradient_through_time"
-MARGINS = {"left": 0.12, "right": 0.97, "bottom": 0.12, "top": 0.86}
+MARGINS = {"left": 0.13, "right": 0.97, "bottom": 0.12, "top": 0.86}
 
 
 def _read(path: Path, reader):
@@ -65,7 +65,7 @@ def learning_curve(metrics: pd.DataFrame, summary: dict, out: Path) -> Path:
     if (loss["value"] > 0).any():
         ax.set_yscale("log")
     ax.set_xlabel("training step")
-    ax.set_ylabel(loss_label(str(summary.get("task", ""))))
+    ax.set_ylabel(loss_label(str(summary.get("task", "")), "loss"), fontsize=8)
     ax.set_title(_title(summary), fontsize=9)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
@@ -88,7 +88,7 @@ def gradient_profile(grads: pd.DataFrame, summary: dict, out: Path) -> Path:
         if first == last:
             break
     ax.set_xlabel("time step t (1 = first input, T = last)")
-    ax.set_ylabel("||dL/dh_t|| (gradient norm, log scale)")
+    ax.set_ylabel("||dL/dh_t|| (gradient norm, log scale)", fontsize=8)
     ax.set_title(
         f"{_title(summary)}\ngradient through time, first and last logged step", fontsize=9
     )
