@@ -197,6 +197,7 @@ CASES = [
     ([], "train.on_diverge", ["ignore", "1"]),
     ([], "train.checkpoint_every", ["-1", "nan", "often"]),
     ([], "train.progress", ["loud"]),
+    ([], "train.figures", ["maybe"]),
     ([], "results_root", ["/", "/etc", "/usr/lib", "''"]),
     ([], "diagnostics.every", ["-1", "x"]),
     ([], "diagnostics.jacobian_vectors", ["-1", "4097"]),

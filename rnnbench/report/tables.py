@@ -98,8 +98,8 @@ def blew_up(runs: pd.DataFrame) -> pd.Series:
     above a task's baseline; a blow-up ends far above where it started)."""
     loss = pd.to_numeric(runs["final_eval_loss"], errors="coerce")
     base = pd.to_numeric(runs["baseline_loss"], errors="coerce")
-    first = pd.to_numeric(runs.get("first_eval_loss"), errors="coerce")
-    above_start = (loss >= BLOWUP * first) | first.isna() if first is not None else True
+    first = pd.to_numeric(runs.get("first_eval_loss", np.nan), errors="coerce")
+    above_start = (loss >= BLOWUP * first) | pd.isna(first)  # no eval logged: baseline alone
     huge = (loss == np.inf) | ((loss >= BLOWUP * base) & above_start)
     return (runs["status"] == "diverged") | ((runs["status"] == "completed") & huge)
 
