@@ -267,18 +267,18 @@ def test_two_processes_fill_one_empty_cache(tmp_path):
     cache = tmp_path / "numba_cache"
     cache.mkdir()
     extra = ("model=lstm", "model.dtype=float32", "diagnostics.every=4")
-    runs = [_tiny_run(tmp_path, f"job{i}", cache, *extra) for i in range(2)]
-    for out, proc in runs:
+    jobs = [_tiny_run(tmp_path, f"job{i}", cache, *extra) for i in range(2)]
+    for out, proc in jobs:
         _, stderr = proc.communicate(timeout=600)
         assert proc.returncode == 0, stderr
         assert runs.read_summary(out)["status"] == "completed"
     assert any(cache.rglob("*.nbi")) and any(cache.rglob("*.nbc"))
     out3, proc3 = _tiny_run(tmp_path, "job2", cache, *extra)
     assert proc3.wait(timeout=600) == 0
-    for out in (runs[1][0], out3):
-        _same_metrics(runs[0][0], out)
+    for out in (jobs[1][0], out3):
+        _same_metrics(jobs[0][0], out)
         pd.testing.assert_frame_equal(
-            pd.read_parquet(runs[0][0] / "grad_norms.parquet"),
+            pd.read_parquet(jobs[0][0] / "grad_norms.parquet"),
             pd.read_parquet(out / "grad_norms.parquet"),
             check_exact=True,
         )
