@@ -1,32 +1,39 @@
 """Preflight: compose and validate every job of a command line before Hydra writes anything.
 
-`preflight(argv)` parses the arguments the way ``@hydra.main`` will, composes the config of every
-job the command would launch (for ``--multirun``, every job of a basic-sweeper grid) through
-Hydra's compose API, which creates nothing on disk, validates each (`rnnbench.config.validate`)
-and checks that every path a job writes lies inside the results tree. Failures are a
-`ConfigError` with one line.
+`preflight(argv)` parses the arguments the way ``@hydra.main`` will, builds the config search
+path Hydra will build (the app's ``conf/``, or ``--config-path``, plus ``--config-dir``),
+composes the config of every job the command would launch (for ``--multirun``, every job of a
+basic-sweeper grid) through Hydra's compose API, which creates nothing on disk, and checks:
+
+- each job validates (`rnnbench.config.validate`);
+- every path the job writes, resolved with the job's own overrides, obeys `rnnbench.paths`:
+  the run directory, ``hydra.output_subdir`` and each logging handler's ``filename``.
+
+Failures are a `ConfigError` with one line.
 
 This is the one module that uses Hydra's private API: ``hydra._internal.utils.get_args_parser``
-(the command-line parser of ``@hydra.main``) and ``BasicSweeper.split_arguments`` (how the basic
-sweeper expands a grid). ``tests/test_hydra_preflight.py`` fails loudly if either changes.
+(the command-line parser of ``@hydra.main``), ``create_automatic_config_search_path`` and
+``Hydra.create_main_hydra2`` (the search path and the global Hydra of ``@hydra.main``), and
+``BasicSweeper.split_arguments`` (how the basic sweeper expands a grid).
+``tests/test_hydra_preflight.py`` fails loudly if any changes.
 """
 
 from __future__ import annotations
 
+import copy
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from rnnbench.config import (
-    CONFIG_NAME,
-    VERSION_BASE,
-    ConfigError,
-    check_output_dir,
-    conf_dir,
-    validate,
-)
+from rnnbench.config import CONFIG_NAME, VERSION_BASE, ConfigError, conf_dir, validate
+from rnnbench.options import OptionError
+from rnnbench.paths import check_inside
 
 CONF_DIR = conf_dir()
+APP_FILE = str(Path(__file__).with_name("cli.py"))  # where @hydra.main is: --config-path base
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
@@ -35,7 +42,7 @@ def one_line(exc: BaseException) -> str:
     from hydra.errors import MissingConfigException
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-    if isinstance(exc, ConfigError):
+    if isinstance(exc, ConfigError | OptionError):
         return str(exc)
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file:
         name = exc.missing_cfg_file
@@ -47,7 +54,7 @@ def one_line(exc: BaseException) -> str:
     cause = exc if isinstance(exc, OmegaConfBaseException) else exc.__cause__
     key = getattr(cause, "full_key", None)
     if isinstance(cause, OmegaConfBaseException) and key:
-        if isinstance(cause, (ConfigAttributeError, ConfigKeyError)):
+        if isinstance(cause, ConfigAttributeError | ConfigKeyError):
             return f"{key} is not a known key"
         return f"{key}: {(cause.msg or str(cause)).splitlines()[0]}"
     lines = [s.strip() for s in str(exc).splitlines() if s.strip()]
@@ -77,12 +84,41 @@ def _job_overrides(config_name: str, overrides: list[str], multirun: bool) -> li
     return [list(job) for batch in batches for job in batch]
 
 
+@contextmanager
+def app_hydra(config_path: str | None, config_dir: str | None) -> Iterator[None]:
+    """Hydra initialised with the search path ``@hydra.main`` builds for these flags."""
+    from hydra import version
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_automatic_config_search_path
+    from hydra.core.config_search_path import SearchPathQuery
+    from hydra.initialize import get_gh_backup, restore_gh_from_backup
+
+    version.setbase(VERSION_BASE)
+    path = config_path if config_path is not None else str(CONF_DIR)
+    if Path(path).suffix in (".yaml", ".yml"):
+        raise ConfigError(f"--config-path {path!r}: name a directory, the file --config-name")
+    search_path = create_automatic_config_search_path(APP_FILE, None, path)
+    if config_dir is not None:
+        if not os.path.isdir(config_dir):
+            raise ConfigError(f"--config-dir {config_dir!r}: no such directory")
+        search_path.prepend(
+            provider="command-line",
+            path=f"file://{os.path.abspath(config_dir)}",
+            anchor=SearchPathQuery(provider="schema"),
+        )
+    backup = get_gh_backup()
+    Hydra.create_main_hydra2(task_name="rnnbench", config_search_path=search_path)
+    try:
+        yield
+    finally:
+        restore_gh_from_backup(backup)
+
+
 def preflight(argv: list[str]) -> None:
     """Compose and validate every job `argv` describes; raise ConfigError (one line) if bad.
 
     Composes through Hydra's compose API, so nothing is created on disk.
     """
-    from hydra import initialize_config_dir
     from hydra._internal.utils import get_args_parser
 
     parser = get_args_parser()
@@ -94,10 +130,13 @@ def preflight(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     if args.help or args.hydra_help or args.info or args.shell_completion:
         return
-    if args.config_path or args.config_dir:
-        return  # a user-supplied config tree: the job validates itself
-    with initialize_config_dir(str(CONF_DIR), version_base=VERSION_BASE, job_name="rnnbench"):
-        check_overrides(list(args.overrides), args.multirun, args.config_name or CONFIG_NAME)
+    try:
+        with app_hydra(args.config_path, args.config_dir):
+            check_overrides(list(args.overrides), args.multirun, args.config_name or CONFIG_NAME)
+    except ConfigError:
+        raise
+    except Exception as exc:  # a search path Hydra cannot read
+        raise ConfigError(one_line(exc)) from None
 
 
 def check_overrides(
@@ -111,32 +150,68 @@ def check_overrides(
 
     try:
         jobs = _job_overrides(config_name, overrides, multirun)
-        for job in jobs:
-            validate(compose(config_name, overrides=job))
-        check_output(compose(config_name, overrides=jobs[0], return_hydra_config=True), multirun)
+        for num, job in enumerate(jobs):
+            cfg = compose(config_name, overrides=job, return_hydra_config=True)
+            validate(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))
+            check_output(cfg, multirun, num)
     except ConfigError:
         raise
     except Exception as exc:  # Hydra/OmegaConf composition errors: unknown keys and options
         raise ConfigError(one_line(exc)) from None
 
 
-def check_output(cfg: DictConfig, multirun: bool) -> None:
-    """The directory Hydra will write into must lie inside the results tree (`results_root`).
-
-    For a multirun, ``hydra.sweep.dir`` is checked and ``hydra.sweep.subdir`` may not climb out
-    of it (no ``..`` part, not absolute).
-    """
-    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
-    try:
-        path = str(OmegaConf.select(cfg, key))
-    except Exception as exc:  # an interpolation that does not resolve outside a job
-        raise ConfigError(f"{key}: {one_line(exc)}") from None
-    check_output_dir(key, path, cfg.get("results_root"))
+def job_paths(cfg: DictConfig, multirun: bool, num: int) -> list[tuple[str, str, bool]]:
+    """(key, path, is a directory) of everything Hydra makes job number `num` write, resolved
+    as its launcher will: job.num and job.id set, runtime.output_dir the job's directory."""
+    cfg = copy.deepcopy(cfg)
+    with open_dict(cfg):
+        cfg.hydra.job.num = num
+        cfg.hydra.job.id = num
     if multirun:
-        sub = OmegaConf.to_container(cfg.hydra.sweep, resolve=False).get("subdir")
-        parts = Path(str(sub)).parts
-        if sub is not None and (".." in parts or Path(str(sub)).is_absolute()):
+        sweep_dir = _select(cfg, "hydra.sweep.dir")
+        out = os.path.join(sweep_dir, _select(cfg, "hydra.sweep.subdir"))
+        paths = [("hydra.sweep.dir", sweep_dir, True), ("hydra.sweep.subdir", out, True)]
+    else:
+        out = _select(cfg, "hydra.run.dir")
+        paths = [("hydra.run.dir", out, True)]
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = os.path.abspath(out)
+    if OmegaConf.select(cfg, "hydra.output_subdir") is not None:
+        sub = os.path.join(cfg.hydra.runtime.output_dir, _select(cfg, "hydra.output_subdir"))
+        paths.append(("hydra.output_subdir", sub, True))
+    base = cfg.hydra.runtime.output_dir if OmegaConf.select(cfg, "hydra.job.chdir") else "."
+    for section in ("job_logging", "hydra_logging"):
+        handlers = OmegaConf.select(cfg, f"hydra.{section}.handlers") or {}
+        for name, handler in handlers.items():
+            if isinstance(handler, DictConfig) and "filename" in handler:
+                key = f"hydra.{section}.handlers.{name}.filename"
+                paths.append((key, os.path.join(base, _select(cfg, key)), False))
+    return paths
+
+
+def _select(cfg: DictConfig, key: str) -> str:
+    try:
+        return str(OmegaConf.select(cfg, key, throw_on_missing=True))
+    except Exception as exc:  # an interpolation that does not resolve
+        text = one_line(exc)
+        raise ConfigError(text if text.startswith(key) else f"{key}: {text}") from None
+
+
+def check_output(cfg: DictConfig, multirun: bool, num: int = 0) -> None:
+    """Everything job `num` writes lies inside the results tree (`rnnbench.paths`), and a
+    sweep's jobs inside ``hydra.sweep.dir``."""
+    root = cfg.get("results_root")
+    paths = job_paths(cfg, multirun, num)
+    try:
+        for key, path, is_dir in paths:
+            check_inside(key, path, root, kind="dir" if is_dir else "file")
+    except OptionError as exc:
+        raise ConfigError(str(exc)) from None
+    if multirun:
+        sweep = Path(os.path.realpath(paths[0][1]))
+        if sweep not in Path(os.path.realpath(paths[1][1])).parents:
+            sub = OmegaConf.to_container(cfg.hydra.sweep, resolve=False).get("subdir")
             raise ConfigError(
-                f"hydra.sweep.subdir must stay inside hydra.sweep.dir (no '..', not absolute), "
-                f"got {sub!r}"
+                f"hydra.sweep.subdir must stay inside hydra.sweep.dir, got {sub!r} "
+                f"(resolves to {paths[1][1]!r})"
             )

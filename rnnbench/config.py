@@ -31,7 +31,6 @@ import dataclasses
 import hashlib
 import inspect
 import json
-import os
 import re
 import typing
 from dataclasses import dataclass, field, fields
@@ -45,6 +44,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from rnnbench import cells as _cells
 from rnnbench.optim import OPTIMIZERS, ClipConfig
 from rnnbench.options import Bool, Choice, Float, Int, OptionError, check_fields, option, show
+from rnnbench.paths import RootPath
 from rnnbench.sched import SCHEDULES, IntList
 from rnnbench.search import OBJECTIVES
 from rnnbench.tasks import TASKS, make_task
@@ -70,47 +70,6 @@ def conf_dir() -> Path:
     here = Path(__file__).resolve().parent
     packaged = here / "conf"
     return packaged if packaged.is_dir() else here.parent / "conf"
-
-
-# A results root may not be (or lie inside) one of these: runs never write into the system.
-SYSTEM_DIRS = (
-    "/bin",
-    "/boot",
-    "/dev",
-    "/etc",
-    "/lib",
-    "/lib32",
-    "/lib64",
-    "/proc",
-    "/run",
-    "/sbin",
-    "/sys",
-    "/usr",
-)
-SYSTEM_ROOTS = ("/", "/var", "/home")  # not these themselves (inside is fine)
-
-
-def _system_dir(path: Path) -> bool:
-    return str(path) in SYSTEM_ROOTS or any(
-        path == Path(d) or Path(d) in path.parents for d in SYSTEM_DIRS
-    )
-
-
-@dataclass(frozen=True)
-class RootPath:
-    """A directory path (the results root): null, or a non-empty string, not a system directory."""
-
-    def describe(self) -> str:
-        return "null or a directory path"
-
-    def check(self, key: str, value: Any) -> str | None:
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value.strip() or "\0" in value:
-            raise OptionError(f"{key} must be {self.describe()}, got {show(value)}")
-        if _system_dir(Path(os.path.abspath(os.path.expanduser(value)))):
-            raise OptionError(f"{key} must not be a system directory, got {show(value)}")
-        return value
 
 
 def _max_threads() -> int:
@@ -436,37 +395,6 @@ def validate(cfg: DictConfig) -> None:
     """
     check_interpolations(cfg)
     _build(RNNBenchConfig, resolved(cfg), "")
-
-
-def results_root(root: str | None, cwd: str | os.PathLike | None = None) -> Path:
-    """The directory every run must write inside: `root` (relative to `cwd`) or `cwd` itself."""
-    cwd = Path(cwd or os.getcwd())
-    return Path(os.path.abspath(cwd / os.path.expanduser(root or ".")))
-
-
-def check_output_dir(
-    key: str, path: str, root: str | None, cwd: str | os.PathLike | None = None
-) -> None:
-    """`path` (hydra.run.dir or hydra.sweep.dir) must be a directory below the results root.
-
-    Paths are made absolute and normalised (``..`` collapsed) before comparing, and symlinks
-    resolved, so ``../x`` or a link cannot escape; the root may not be a system directory.
-    """
-    base = results_root(root, cwd)
-    where = f"results_root={show(root)}" if root else f"the current directory {str(base)!r}"
-    if _system_dir(base):
-        raise ConfigError(
-            f"results_root must not be a system directory, got {where}; set results_root=DIR"
-        )
-    if not path.strip():
-        raise ConfigError(f"{key} must be a directory path inside the results tree, got ''")
-    target = Path(os.path.abspath(Path(cwd or os.getcwd()) / os.path.expanduser(path)))
-    real_base, real_target = base.resolve(), target.resolve()
-    if real_base not in real_target.parents:  # strictly inside: never the root itself
-        raise ConfigError(
-            f"{key} must be inside the results tree ({where}), got {path!r}; "
-            "set results_root=DIR to write under DIR"
-        )
 
 
 # --------------------------------------------------------------------------------- helpers

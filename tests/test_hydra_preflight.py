@@ -1,8 +1,10 @@
 """Hydra's private API that preflight relies on: fail loudly here, not in users' hands.
 
 `rnnbench._hydra_preflight` uses ``hydra._internal.utils.get_args_parser`` (the parser of
-``@hydra.main``) and ``BasicSweeper.split_arguments`` (the basic sweeper's grid). If a Hydra
-release changes either, this test names what changed.
+``@hydra.main``), ``create_automatic_config_search_path`` and ``Hydra.create_main_hydra2`` (the
+search path ``@hydra.main`` builds, with ``--config-dir`` prepended as Hydra does) and
+``BasicSweeper.split_arguments`` (the basic sweeper's grid). If a Hydra release changes any, this
+test names what changed.
 """
 
 from __future__ import annotations
@@ -40,3 +42,17 @@ def test_basic_sweeper_split_arguments_expands_the_grid():
         ("seed=1", "model=rnn", "x=1"),
     ]
     assert P.BASIC_SWEEPER == f"{BasicSweeper.__module__}.{BasicSweeper.__qualname__}"
+
+
+def test_app_hydra_builds_the_search_path_of_hydra_main(tmp_path):
+    from hydra.core.global_hydra import GlobalHydra
+
+    with P.app_hydra(None, str(tmp_path)):
+        hydra = GlobalHydra.instance().hydra
+        entries = [(e.provider, e.path) for e in hydra.config_loader.get_search_path().get_path()]
+        assert ("command-line", f"file://{tmp_path}") in entries
+        assert ("main", str(P.CONF_DIR)) in entries
+        assert entries.index(("command-line", f"file://{tmp_path}")) < entries.index(
+            next(e for e in entries if e[0] == "schema")
+        )
+    assert not GlobalHydra.instance().is_initialized()
