@@ -5,6 +5,9 @@ path Hydra will build (the app's ``conf/``, or ``--config-path``, plus ``--confi
 composes the config of every job the command would launch (for ``--multirun``, every job of a
 basic-sweeper grid) through Hydra's compose API, which creates nothing on disk, and checks:
 
+- each override parses, names a key, and a sweep has at least one job;
+- no job key is deleted (``~seed``): every key is required;
+- a boolean key gets ``true`` or ``false``, never a number (OmegaConf would take 2 as true);
 - each job validates (`rnnbench.config.validate`);
 - every path the job writes, resolved with the job's own overrides, obeys `rnnbench.paths`:
   the run directory, ``hydra.output_subdir`` and each logging handler's ``filename``.
@@ -29,7 +32,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rnnbench.config import CONFIG_NAME, VERSION_BASE, ConfigError, conf_dir, validate
-from rnnbench.options import OptionError
+from rnnbench.options import Bool, OptionError
 from rnnbench.paths import check_inside
 
 CONF_DIR = conf_dir()
@@ -64,6 +67,26 @@ def one_line(exc: BaseException) -> str:
     return text
 
 
+def check_syntax(overrides: list[str]) -> None:
+    """Each override parses on its own and names a key; a job key may not be deleted.
+
+    The error names the override as typed (Hydra's parser does not).
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for text in overrides:
+        try:
+            o = parser.parse_override(text)
+        except Exception as exc:
+            raise ConfigError(f"{text!r}: cannot parse this override: {one_line(exc)}") from None
+        if not o.key_or_group:
+            raise ConfigError(f"{text!r}: no key before '=' (write KEY=VALUE)")
+        key = o.key_or_group
+        if o.is_delete() and key.split(".")[0] != "hydra":
+            raise ConfigError(f"{key} is required: it may be set, not deleted (~{key})")
+
+
 def _job_overrides(config_name: str, overrides: list[str], multirun: bool) -> list[list[str]]:
     """The override list of every job the command would launch (sweeps of the basic sweeper)."""
     from hydra import compose
@@ -74,12 +97,16 @@ def _job_overrides(config_name: str, overrides: list[str], multirun: bool) -> li
         return [overrides]
     parser = OverridesParser.create()
     parsed = parser.parse_overrides(overrides)
+    for o in parsed:
+        if o.is_sweep_override() and not list(o.sweep_string_iterator()):
+            raise ConfigError(f"{o.input_line!r}: this sweep has no values, so no jobs")
     base = [o.input_line for o in parsed if not o.is_sweep_override()]
     cfg = compose(config_name, overrides=base, return_hydra_config=True)
     if OmegaConf.select(cfg, "hydra.sweeper._target_") != BASIC_SWEEPER:
         return [base]  # another sweeper chooses its own jobs; each job validates itself
     params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
     grid = [f"{k}={v}" for k, v in params.items()] + list(overrides)
+    check_syntax(grid)
     batches = BasicSweeper.split_arguments(parser.parse_overrides(grid), max_batch_size=None)
     return [list(job) for batch in batches for job in batch]
 
@@ -149,15 +176,35 @@ def check_overrides(
     from hydra import compose
 
     try:
+        check_syntax(overrides)
         jobs = _job_overrides(config_name, overrides, multirun)
         for num, job in enumerate(jobs):
             cfg = compose(config_name, overrides=job, return_hydra_config=True)
+            check_booleans(cfg, job)
             validate(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))
             check_output(cfg, multirun, num)
     except ConfigError:
         raise
     except Exception as exc:  # Hydra/OmegaConf composition errors: unknown keys and options
         raise ConfigError(one_line(exc)) from None
+
+
+def check_booleans(cfg: DictConfig, overrides: list[str]) -> None:
+    """A key whose value is a boolean takes ``true`` or ``false`` from the command line only.
+
+    OmegaConf converts 2, 0 or 'yes' to a boolean when it sets a bool-typed key, so the
+    `Bool` rule would never see them: the override's own value is checked against it here.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    for o in OverridesParser.create().parse_overrides(overrides):
+        key, value = o.key_or_group, o.value()
+        if o.is_delete() or key.split(".")[0] == "hydra" or o.is_sweep_override():
+            continue
+        if isinstance(value, str) and "${" in value:  # an interpolation: checked once resolved
+            continue
+        if isinstance(OmegaConf.select(cfg, key, default=None), bool):
+            Bool().check(key, value)
 
 
 def job_paths(cfg: DictConfig, multirun: bool, num: int) -> list[tuple[str, str, bool]]:

@@ -137,6 +137,10 @@ class Choice:
 
 @dataclass(frozen=True)
 class Bool:
+    """True or false, never a number. OmegaConf turns 2 or 'yes' into true when it sets a
+    bool-typed key, before any rule runs: preflight applies this rule to the command line's
+    own value (`rnnbench._hydra_preflight.check_booleans`)."""
+
     def describe(self) -> str:
         return "true or false"
 
