@@ -43,9 +43,19 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from rnnbench import cells as _cells
 from rnnbench.optim import OPTIMIZERS, ClipConfig
-from rnnbench.options import Bool, Choice, Float, Int, OptionError, check_fields, option, show
+from rnnbench.options import (
+    Bool,
+    Choice,
+    Float,
+    Int,
+    IntList,
+    OptionError,
+    check_fields,
+    option,
+    show,
+)
 from rnnbench.paths import RootPath
-from rnnbench.sched import SCHEDULES, IntList
+from rnnbench.sched import SCHEDULES
 from rnnbench.search import OBJECTIVES
 from rnnbench.tasks import TASKS, make_task
 

@@ -160,16 +160,41 @@ class Pair:
         return f"a list of two numbers, each {self.item.describe()}"
 
     def check(self, key: str, value: Any) -> tuple:
-        if hasattr(value, "_content"):  # a ListConfig
-            from omegaconf import OmegaConf
-
-            value = OmegaConf.to_container(value)
+        value = _plain(value)
         if not isinstance(value, list | tuple) or len(value) != 2:
             raise OptionError(f"{key} must be {self.describe()}, got {show(value)}")
         return tuple(self.item.check(f"{key}[{i}]", v) for i, v in enumerate(value))
 
 
-Rule = Int | Float | Choice | Bool | Pair
+@dataclass(frozen=True)
+class IntList:
+    """A list of integers, each in [lo, hi] (MultiStepLR's milestones, eval.seq_lens)."""
+
+    lo: int
+    hi: int
+
+    def describe(self) -> str:
+        return f"a list of integers in [{self.lo}, {self.hi}]"
+
+    def check(self, key: str, value: Any) -> tuple:
+        value = _plain(value)
+        if not isinstance(value, list | tuple) or not all(
+            is_integer(v) and self.lo <= v <= self.hi for v in value
+        ):
+            raise OptionError(f"{key} must be {self.describe()}, got {show(value)}")
+        return tuple(int(v) for v in value)
+
+
+def _plain(value: Any) -> Any:
+    """A ListConfig as a plain list (other values unchanged)."""
+    if hasattr(value, "_content"):
+        from omegaconf import OmegaConf
+
+        return OmegaConf.to_container(value)
+    return value
+
+
+Rule = Int | Float | Choice | Bool | Pair | IntList
 
 
 def option(default: Any, rule: Rule | None, doc: str) -> Any:
@@ -211,6 +236,7 @@ __all__ = [
     "Choice",
     "Float",
     "Int",
+    "IntList",
     "OptionError",
     "Pair",
     "check_fields",

@@ -37,35 +37,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from rnnbench.options import Float, Int, OptionError, check_fields, is_integer, option, show
+from rnnbench.options import Float, Int, IntList, OptionError, check_fields, option, show
+from rnnbench.state import check_state, scalars
 
-__all__ = ["SCHEDULES", "Schedule", "make_scheduler", "IntList"]
+__all__ = ["SCHEDULES", "Schedule", "make_scheduler"]
 
 STEPS = Int(1, 10**9)
 FACTOR = Float(0.0, 1.0, lo_open=True)  # a multiplicative decay: (0, 1]
 NONNEGATIVE = Float(lo=0.0)
-
-
-@dataclass(frozen=True)
-class IntList:
-    """A list of integers, each in [lo, hi] (MultiStepLR's milestones, eval.seq_lens)."""
-
-    lo: int
-    hi: int
-
-    def describe(self) -> str:
-        return f"a list of integers in [{self.lo}, {self.hi}]"
-
-    def check(self, key: str, value: Any) -> tuple:
-        if hasattr(value, "_content"):  # a ListConfig
-            from omegaconf import OmegaConf
-
-            value = OmegaConf.to_container(value)
-        if not isinstance(value, list | tuple) or not all(
-            is_integer(v) and self.lo <= v <= self.hi for v in value
-        ):
-            raise OptionError(f"{key} must be {self.describe()}, got {show(value)}")
-        return tuple(int(v) for v in value)
 
 
 # --------------------------------------------------------------------------- the sched section
@@ -197,20 +176,11 @@ class Schedule:
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """``lr`` (float64), ``last_epoch`` (int64) and the schedule's counters, npz-safe."""
-        out = {"lr": np.float64(self.lr), "last_epoch": np.int64(self.last_epoch)}
-        for k, v in self._extra_state().items():
-            out[k] = np.float64(v) if isinstance(v, float) else np.int64(v)
-        return {k: np.asarray(v) for k, v in out.items()}
+        return scalars({"lr": self.lr, "last_epoch": self.last_epoch, **self._extra_state()})
 
     def load_state_arrays(self, d: Mapping[str, np.ndarray]) -> None:
-        """Restore a `state_arrays()` dict; the keys must be this schedule's."""
-        expected = set(self.state_arrays())
-        if set(d) != expected:
-            raise ValueError(
-                f"{self.name} schedule state has keys {sorted(d)}, not {sorted(expected)}"
-            )
-        for k in expected:
-            v = np.asarray(d[k])
+        """Restore a `state_arrays()` dict; keys and dtypes must be this schedule's."""
+        for k, v in check_state(f"{self.name} schedule", d, self.state_arrays()).items():
             setattr(self, k, float(v) if v.dtype.kind == "f" else int(v))
 
 
