@@ -78,6 +78,8 @@ def _job(cfg: DictConfig) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``python -m rnnbench`` and the ``rnnbench`` script."""
     argv = search.with_sweeper_defaults(sys.argv[1:] if argv is None else argv)
+    if search.selects_optuna(argv):
+        search.tolerate_grid_exhaustion()
     try:
         preflight(argv)
     except ConfigError as exc:

@@ -19,7 +19,13 @@ float, or FAIL when the job raised or returned something Optuna rejects, such as
 The plugin aborts the whole sweep at the first FAIL unless ``hydra.sweeper.max_failure_rate``
 allows it; `with_sweeper_defaults` adds ``hydra.sweeper.max_failure_rate=1.0`` to a command line
 that selects ``hydra/sweeper=optuna`` without setting it, so a failed trial is a result, not a
-crash. Example (conf/experiment/search_rnn_lr.yaml):
+crash. Two endings would still be tracebacks, and
+`tolerate_grid_exhaustion` (installed by `cli.main` whenever the Optuna sweeper is selected)
+turns them into results: a grid search (``hydra/sweeper/sampler=grid``) whose last grid point
+fails (Optuna 2.10's GridSampler calls ``Study.stop`` once the grid is exhausted, which raises
+outside ``Study.optimize``: the plugin asks and tells trials itself, and already caps n_trials at
+the grid size, so there is nothing to stop), and a sweep in which every trial failed (one line,
+exit 1). Example (conf/experiment/search_rnn_lr.yaml):
 
     python -m rnnbench -m +experiment=search_rnn_lr
 """
@@ -27,14 +33,27 @@ crash. Example (conf/experiment/search_rnn_lr.yaml):
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["OBJECTIVES", "objective_value", "uses_optuna", "with_sweeper_defaults"]
+__all__ = [
+    "OBJECTIVES",
+    "NoTrialCompleted",
+    "objective_value",
+    "selects_optuna",
+    "tolerate_grid_exhaustion",
+    "uses_optuna",
+    "with_sweeper_defaults",
+]
 
 OBJECTIVES = ("final_eval_loss", "steps_to_solve")
 OPTUNA_TARGET = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
 SWEEPER_DEFAULTS = {"max_failure_rate": "1.0"}
+# What Optuna raises from Study.stop outside Study.optimize, and from Study.best_trial when no
+# trial completed (in-memory storage, database storage); tests pin the texts.
+STOP_OUTSIDE_OPTIMIZE = "`Study.stop` is supposed to be invoked inside an objective function"
+NO_TRIAL = ("No trials are completed yet", "Record does not exist")
 
 
 def objective_value(summary: Mapping[str, Any], objective: str) -> float:
@@ -53,10 +72,15 @@ def uses_optuna(sweeper_target: str | None) -> bool:
     return sweeper_target == OPTUNA_TARGET
 
 
+def selects_optuna(argv: list[str]) -> bool:
+    """Whether a command line selects the Optuna sweeper (``hydra/sweeper=optuna``)."""
+    return any(a.lstrip("+~") == "hydra/sweeper=optuna" for a in argv)
+
+
 def with_sweeper_defaults(argv: list[str]) -> list[str]:
     """`argv` plus ``hydra.sweeper.<key>=<value>`` for each of `SWEEPER_DEFAULTS` the command
     does not set, when it selects ``hydra/sweeper=optuna``; otherwise `argv` unchanged."""
-    if not any(a.lstrip("+~") == "hydra/sweeper=optuna" for a in argv):
+    if not selects_optuna(argv):
         return argv
     extra = [
         f"hydra.sweeper.{key}={value}"
@@ -64,3 +88,53 @@ def with_sweeper_defaults(argv: list[str]) -> list[str]:
         if not any(a.lstrip("+~").startswith(f"hydra.sweeper.{key}=") for a in argv)
     ]
     return [*argv, *extra]
+
+
+
+class NoTrialCompleted(SystemExit):
+    """Every trial of an Optuna sweep failed: there is no best trial. Exits 1 after one line on
+    stderr; a SystemExit passes through Hydra's error report, which would add a second line."""
+
+    def __init__(self, message: str):
+        sys.stderr.write(message + "\n")
+        super().__init__(1)
+
+
+def tolerate_grid_exhaustion() -> None:
+    """Two endings of an Optuna sweep that are results, not tracebacks. Idempotent.
+
+    - GridSampler's ``Study.stop`` at the end of its grid becomes a no-op outside
+      ``optimize``: Optuna's ``Study.tell`` records the trial's values and state in a
+      ``finally`` after the sampler's ``after_trial``, so swallowing that one RuntimeError
+      loses nothing.
+    - A sweep in which every trial failed ends with `NoTrialCompleted` (one line, exit 1)
+      instead of Optuna's "Record does not exist" from ``Study.best_trial``.
+    """
+    from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl
+    from optuna.samplers import GridSampler
+
+    after_trial, sweep = GridSampler.after_trial, OptunaSweeperImpl.sweep
+    if getattr(sweep, "_rnnbench_tolerant", False):
+        return
+
+    def tolerant_after_trial(self, study, trial, state, values):
+        try:
+            after_trial(self, study, trial, state, values)
+        except RuntimeError as exc:
+            if STOP_OUTSIDE_OPTIMIZE not in str(exc):
+                raise
+
+    def tolerant_sweep(self, arguments):
+        try:
+            return sweep(self, arguments)
+        except ValueError as exc:
+            if not any(text in str(exc) for text in NO_TRIAL):
+                raise
+            raise NoTrialCompleted(
+                "rnnbench: error: no trial of the Optuna sweep completed (every one failed); "
+                "each trial's summary.json says why"
+            ) from None
+
+    tolerant_sweep._rnnbench_tolerant = True
+    GridSampler.after_trial = tolerant_after_trial
+    OptunaSweeperImpl.sweep = tolerant_sweep

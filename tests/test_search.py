@@ -96,3 +96,50 @@ def test_tpe_search_runs_out_of_the_box(tmp_path):
     assert len({t.params["optim.lr"] for t in trials}) == 3
     best = min(t.value for t in trials)
     assert f"best_value: {best}" in (tmp_path / "sweep" / "optimization_results.yaml").read_text()
+
+
+def test_optunas_messages_are_the_ones_tolerated(tmp_path):
+    """`tolerate_grid_exhaustion` matches Optuna's texts: if Optuna rewords them, this fails."""
+    optuna = pytest.importorskip("optuna")
+    from rnnbench.search import NO_TRIAL, STOP_OUTSIDE_OPTIMIZE
+
+    in_memory = optuna.create_study()
+    with pytest.raises(RuntimeError, match=STOP_OUTSIDE_OPTIMIZE.replace("`", ".")):
+        in_memory.stop()
+    database = optuna.create_study(storage=f"sqlite:///{tmp_path / 'db'}")
+    for study, text in zip((in_memory, database), NO_TRIAL, strict=True):
+        with pytest.raises(ValueError, match=text):
+            study.best_trial
+
+
+@pytest.mark.slow
+def test_grid_search_whose_last_point_fails_ends_normally(tmp_path):
+    """Optuna 2.10's GridSampler calls Study.stop when its grid is exhausted; after a failed
+    trial that escaped the plugin as a RuntimeError traceback. A one-point grid makes the
+    failing trial (hidden size 0) the last, and the only one: the sweep ends with one line
+    (exit 1) saying no trial completed, not Optuna's "Record does not exist" traceback."""
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    db = tmp_path / "study.db"
+    args = [
+        "-m",
+        "hydra/sweeper=optuna",
+        "hydra/sweeper/sampler=grid",
+        "hydra.sweeper.n_trials=1",
+        "hydra.sweeper.study_name=t",
+        f"hydra.sweeper.storage=sqlite:///{db}",
+        "model.hidden_size=choice(0)",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        *[a for a in TINY if not a.startswith("model.hidden_size")],
+    ]
+    proc = run_cli(args, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("rnnbench: error: no trial of the Optuna sweep completed"), last
+    assert [t.state.name for t in _study(db).trials] == ["FAIL"]
+    args[args.index("model.hidden_size=choice(0)")] = "model.hidden_size=choice(0,8)"
+    args[args.index("hydra.sweeper.n_trials=1")] = "hydra.sweeper.n_trials=2"
+    args[args.index("hydra.sweeper.study_name=t")] = "hydra.sweeper.study_name=t2"
+    proc = run_cli(args, cwd=tmp_path)  # the failing point first or last: either way, exit 0
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
