@@ -31,7 +31,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from rnnbench.config import CONFIG_NAME, VERSION_BASE, ConfigError, conf_dir, validate
+from rnnbench import rundir
+from rnnbench.config import CONFIG_NAME, VERSION_BASE, ConfigError, conf_dir, config_hash, validate
 from rnnbench.options import Bool, OptionError
 from rnnbench.paths import check_inside
 
@@ -181,8 +182,11 @@ def check_overrides(
         for num, job in enumerate(jobs):
             cfg = compose(config_name, overrides=job, return_hydra_config=True)
             check_booleans(cfg, job)
-            validate(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))
+            job_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+            validate(job_cfg)
             check_output(cfg, multirun, num)
+            if not multirun:  # the same-directory rule, before Hydra creates anything (a
+                rundir.check(str(cfg.hydra.run.dir), config_hash(job_cfg))  # sweep's: job start)
     except ConfigError:
         raise
     except Exception as exc:  # Hydra/OmegaConf composition errors: unknown keys and options

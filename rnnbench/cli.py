@@ -11,8 +11,10 @@ to the `@hydra.main` app, which composes again, creates the run directory and tr
 
 Inside a job a run directory that already holds a completed run of the same resolved config is
 left alone (so re-running a sweep skips finished jobs); an interrupted or unfinished one resumes
-from its checkpoint. A diverged run exits 0; SIGINT (Ctrl-C) or SIGTERM writes a checkpoint and
-exits 128 + the signal number (130, 143).
+from its checkpoint. A directory holding a run of another config is refused, one line and exit 2,
+with nothing deleted (`rnnbench.rundir`: in preflight for a single run, at job start in sweeps).
+A diverged run exits 0; SIGINT (Ctrl-C) or SIGTERM writes a checkpoint and exits 128 + the signal
+number (130, 143).
 
 Runs write only inside the results tree: ``hydra.run.dir`` (``hydra.sweep.dir`` for -m) must lie
 inside ``results_root`` (default: the current directory), checked before anything is written.
@@ -38,6 +40,11 @@ log = logging.getLogger(__name__)
 EXIT_USAGE = 2
 
 
+class Refused(BaseException):
+    """A job refused to start (`rnnbench.rundir`): the one-line message. Not an Exception, so
+    Hydra's job runner and launchers pass it on to `main`, which exits EXIT_USAGE."""
+
+
 def _log_summary(s: dict[str, Any]) -> None:
     from rnnbench.runs import Summary
 
@@ -57,10 +64,14 @@ def app(cfg: DictConfig) -> dict[str, Any] | float:
 
 def _job(cfg: DictConfig) -> dict[str, Any]:
     """Validate, skip if already finished, train, log the summary."""
-    from rnnbench import runs, train  # deferred: numba, the kernels, pandas
+    from rnnbench import rundir, runs, train  # deferred: numba, the kernels, pandas
 
     validate(cfg)  # again: sweepers other than the basic one compose jobs preflight never saw
     run_dir = HydraConfig.get().runtime.output_dir
+    try:
+        rundir.check(run_dir, config_hash(cfg))
+    except ConfigError as exc:
+        raise Refused(str(exc)) from None
     with runs.job_lock(run_dir) as owned:  # identical sweeps started together share job dirs
         if not owned:
             log.warning("%s is being run by another process; skipping", run_dir)
@@ -83,11 +94,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         preflight(argv)
     except ConfigError as exc:
-        sys.stderr.write(f"rnnbench: error: {exc}\n")
-        sys.exit(EXIT_USAGE)
+        _usage_error(str(exc))
     sys.argv = [sys.argv[0], *argv]
     try:
         app()
+    except Refused as exc:
+        _usage_error(str(exc))
     except KeyboardInterrupt as exc:  # Ctrl-C, or train.Interrupted after SIGINT/SIGTERM
         signum = getattr(exc, "signum", signal.SIGINT)
         sys.stderr.write(
@@ -95,3 +107,8 @@ def main(argv: list[str] | None = None) -> None:
             "again to resume from the checkpoint\n"
         )
         sys.exit(128 + signum)
+
+
+def _usage_error(message: str) -> None:
+    sys.stderr.write(f"rnnbench: error: {message}\n")
+    sys.exit(EXIT_USAGE)
