@@ -7,9 +7,10 @@ summary.json records, or, while unfinished, its checkpoint.npz. A job may use th
     holding a run of the same config           skip it (completed, diverged) or resume it
     holding a run of another config            refused: ConfigError, nothing is deleted
 
-`check` raises the one-line error; the command line calls it in preflight for a single run
-(before Hydra creates anything) and at the start of every job (sweeps, other launchers) before
-the job writes anything of its own.
+and each of the run's files, where it exists, must be a regular file (a directory named
+summary.json cannot be replaced atomically). `check` raises the one-line error; the command line
+calls it in preflight for a single run (before Hydra creates anything) and at the start of every
+job (sweeps, other launchers) before the job writes anything of its own.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ import numpy as np
 from rnnbench import runs
 from rnnbench.config import ConfigError
 
+RUN_FILES = (
+    runs.CONFIG_FILE,
+    runs.ENVIRONMENT_FILE,
+    runs.SUMMARY_FILE,
+    runs.CHECKPOINT_FILE,
+    runs.LOCK_FILE,
+    *runs.RESULT_FILES,
+)
 SHOWN = 12  # hex digits of a config hash in messages
 
 
@@ -45,6 +54,13 @@ def held_config_hash(run_dir: str | os.PathLike) -> str | None:
 def check(run_dir: str | os.PathLike, config_hash: str) -> None:
     """Raise ConfigError (one line) unless a run of `config_hash` may write into `run_dir`."""
     run_dir = Path(run_dir)
+    for name in RUN_FILES:
+        path = run_dir / name
+        if os.path.lexists(path) and not path.is_file():
+            raise ConfigError(
+                f"{path} exists and is not a regular file: remove it, or choose another "
+                "run directory"
+            )
     held = held_config_hash(run_dir)
     if held is not None and held != config_hash:
         raise ConfigError(

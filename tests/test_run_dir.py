@@ -1,5 +1,5 @@
 """The same-directory rule (`rnnbench.rundir`): a run directory holding a run of another config is
-refused in one line (exit 2) and kept as it was.
+refused in one line (exit 2) and kept as it was; a run file that is a directory is refused too.
 
 The runs put in place are made in this process (`train.run`, a second); the command lines under
 test are refused before anything trains, so each subprocess costs its start-up only.
@@ -86,3 +86,21 @@ def test_summary_hash_wins_over_a_checkpoint(tmp_path):
     assert rundir.held_config_hash(tmp_path) == "1" * 64
     with pytest.raises(ConfigError, match="another config"):
         rundir.check(tmp_path, "2" * 64)
+
+
+@pytest.mark.parametrize("name", [runs.SUMMARY_FILE, runs.CHECKPOINT_FILE])
+def test_run_file_that_is_a_directory_is_one_line(tmp_path, name):
+    out = tmp_path / "sweep" / "run"
+    (out / name).mkdir(parents=True)
+    res = run_cli([*QUICK, f"hydra.run.dir={out}"], cwd=tmp_path)
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert lines == [
+        f"rnnbench: error: {out / name} exists and is not a regular file: remove it, or choose "
+        "another run directory"
+    ]
+    res = run_cli(
+        ["-m", *QUICK, f"hydra.sweep.dir={out.parent}", "hydra.sweep.subdir=run"], tmp_path
+    )
+    assert res.returncode == 2 and res.stderr.strip().splitlines()[-1] == lines[0], res.stderr
+    assert "Traceback" not in res.stderr
