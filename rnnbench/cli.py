@@ -14,7 +14,7 @@ left alone (so re-running a sweep skips finished jobs); an interrupted or unfini
 from its checkpoint. A directory holding a run of another config is refused, one line and exit 2,
 with nothing deleted (`rnnbench.rundir`: in preflight for a single run, at job start in sweeps).
 A diverged run exits 0; SIGINT (Ctrl-C) or SIGTERM writes a checkpoint and exits 128 + the signal
-number (130, 143).
+number (130, 143), also when it arrives before the first step (held from the start of `main`).
 
 Runs write only inside the results tree: ``hydra.run.dir`` (``hydra.sweep.dir`` for -m) must lie
 inside ``results_root`` (default: the current directory), checked before anything is written.
@@ -22,6 +22,7 @@ inside ``results_root`` (default: the current directory), checked before anythin
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import signal
 import sys
@@ -31,7 +32,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from rnnbench import search
+from rnnbench import search, session
 from rnnbench._hydra_preflight import CONF_DIR, preflight
 from rnnbench.config import CONFIG_NAME, VERSION_BASE, ConfigError, config_hash, validate
 
@@ -88,6 +89,11 @@ def _job(cfg: DictConfig) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``python -m rnnbench`` and the ``rnnbench`` script."""
+    session.hold_signals()  # a signal before the loop's handlers: the run stops at step 0
+    if importlib.util.find_spec("hydra_plugins.hydra_joblib_launcher") is not None:
+        from rnnbench import _hydra_joblib  # hydra/launcher=joblib: stopped cleanly by signals
+
+        _hydra_joblib.install()
     argv = search.with_sweeper_defaults(sys.argv[1:] if argv is None else argv)
     if search.selects_optuna(argv):
         search.tolerate_grid_exhaustion()

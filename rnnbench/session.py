@@ -2,7 +2,10 @@
 
 `thread_limits` pins Numba's and BLAS's thread counts; `stop_signals` turns SIGINT and SIGTERM
 into a flag the training loop checks between steps (a second signal raises `Interrupted` at
-once); `Display` is the progress bar or, without a terminal, a throttled log line.
+once); `hold_signals` (installed by the command line at process start, and in joblib workers)
+keeps a signal that arrives before `stop_signals` or between runs, so that the next run stops
+before its first step and still writes its files; `Display` is the progress bar or, without a
+terminal, a throttled log line.
 """
 
 from __future__ import annotations
@@ -14,13 +17,18 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from omegaconf import DictConfig
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 log = logging.getLogger(__name__)
 
 LOG_INTERVAL_S = 10.0  # without a progress bar, at most one progress line per this many seconds
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# The signal held since `hold_signals` (None: none yet); abort: whether a second signal raises
+# at once (False in a joblib worker: there the sweep's parent decides).
+_HELD: dict[str, Any] = {"signum": None, "abort": True}
 
 
 class Interrupted(KeyboardInterrupt):
@@ -62,16 +70,41 @@ def thread_limits(threads: int) -> Iterator[None]:
         numba.set_num_threads(before)
 
 
+def hold_signals(abort: bool = True) -> None:
+    """From now on SIGINT and SIGTERM outside `stop_signals` are held, not fatal: the first one is
+    remembered (`held_signal`) and the next `stop_signals` starts with it set, so the run stops
+    before its first step with its checkpoint and summary; a second one raises `Interrupted`
+    (with `abort` False, in a joblib worker, it is ignored: the sweep's parent decides).
+    Main thread only (the command line, a loky worker)."""
+    _HELD["abort"] = abort
+
+    def handler(signum: int, frame: Any) -> None:
+        if _HELD["signum"] is not None and _HELD["abort"]:
+            raise Interrupted(signum)
+        _HELD["signum"] = _HELD["signum"] or signum
+
+    for s in STOP_SIGNALS:
+        signal.signal(s, handler)
+
+
+def held_signal() -> int | None:
+    """The signal `hold_signals` has kept and no run has taken yet (None: none)."""
+    return _HELD["signum"]
+
+
 @contextmanager
 def stop_signals() -> Iterator[dict[str, int | None]]:
     """While inside, SIGINT and SIGTERM only set ``flag["signum"]`` (the loop stops between
-    steps); a second signal raises `Interrupted` at once. Outside the main thread (where
-    handlers cannot be installed) signals keep their default behaviour."""
+    steps); a second signal raises `Interrupted` at once (unless `hold_signals` said not to
+    abort). A signal held before (`hold_signals`) is taken over: the flag starts set. Outside the
+    main thread (where handlers cannot be installed) signals keep their default behaviour."""
     flag: dict[str, int | None] = {"signum": None}
 
     def handler(signum: int, frame: Any) -> None:
         if flag["signum"] is not None:
-            raise Interrupted(signum)
+            if _HELD["abort"]:
+                raise Interrupted(signum)
+            return
         flag["signum"] = signum
         log.warning(
             "%s: stopping after this step with a checkpoint (send it again to abort now)",
@@ -80,8 +113,9 @@ def stop_signals() -> Iterator[dict[str, int | None]]:
 
     previous = {}
     if threading.current_thread() is threading.main_thread():
-        for s in (signal.SIGINT, signal.SIGTERM):
+        for s in STOP_SIGNALS:
             previous[s] = signal.signal(s, handler)
+        flag["signum"], _HELD["signum"] = _HELD["signum"], None
     try:
         yield flag
     finally:
