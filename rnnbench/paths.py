@@ -129,7 +129,7 @@ def check_creatable(key: str, path: str) -> None:
     while not os.path.lexists(existing):
         existing = existing.parent
     if not existing.is_dir():
-        what = "a file" if existing.exists() else "a broken symlink"
+        what = "a file" if existing.exists() else "a symlink to nothing (broken or a loop)"
         raise OptionError(f"{key}: {str(existing)!r} is {what}, not a directory ({path!r})")
     if not writable(existing):
         if str(existing) == path:

@@ -69,12 +69,12 @@ def _parser() -> OneLineParser:
 
 def _check_out(out: Path) -> str | None:
     """Why `out` cannot be the output directory, or None (nothing is created here)."""
-    if out.exists():
+    if os.path.lexists(out):  # a symlink loop exists without existing
         if not out.is_dir():
             return f"--out {out} exists and is not a directory"
         target = out
     else:
-        target = next((p for p in out.absolute().parents if p.exists()), Path("/"))
+        target = next((p for p in out.absolute().parents if os.path.lexists(p)), Path("/"))
         if not target.is_dir():
             return f"--out {out}: {target} is not a directory"
     if not os.access(target, os.W_OK | os.X_OK):

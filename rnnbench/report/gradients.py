@@ -59,7 +59,7 @@ def labelled(sweep: Sweep) -> pd.DataFrame:
         if r.status != "completed":
             label += f" [{r.status}]"
         labels.append(label)
-    runs["label"] = labels
+    runs["label"] = pd.Series(labels, index=runs.index, dtype=object)  # str even with no runs
     twice = runs["label"].duplicated(keep=False)  # same variant and seed: name the directory
     runs.loc[twice, "label"] = runs["label"][twice] + " (" + runs["run"][twice] + ")"
     return runs.reset_index(drop=True)

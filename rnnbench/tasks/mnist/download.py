@@ -16,6 +16,8 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
+from rnnbench.paths import check_creatable
+
 MD5 = {  # of the gzipped files as published
     "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
     "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
@@ -70,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2 or args[0] != "download":
         print("usage: python -m rnnbench.tasks.mnist download DIR", file=sys.stderr)
+        return 2
+    try:  # before fetching anything: the directory must be one this process can fill
+        check_creatable("DIR", os.path.abspath(os.path.expanduser(args[1])))
+    except ValueError as exc:
+        print(f"mnist download: {exc}", file=sys.stderr)
         return 2
     try:
         paths = download(args[1])
