@@ -98,13 +98,13 @@ def _job_overrides(config_name: str, overrides: list[str], multirun: bool) -> li
         return [overrides]
     parser = OverridesParser.create()
     parsed = parser.parse_overrides(overrides)
-    for o in parsed:
-        if o.is_sweep_override() and not list(o.sweep_string_iterator()):
-            raise ConfigError(f"{o.input_line!r}: this sweep has no values, so no jobs")
     base = [o.input_line for o in parsed if not o.is_sweep_override()]
     cfg = compose(config_name, overrides=base, return_hydra_config=True)
     if OmegaConf.select(cfg, "hydra.sweeper._target_") != BASIC_SWEEPER:
         return [base]  # another sweeper chooses its own jobs; each job validates itself
+    for o in parsed:  # (only the basic sweeper enumerates: Optuna's interval() does not)
+        if o.is_sweep_override() and not list(o.sweep_string_iterator()):
+            raise ConfigError(f"{o.input_line!r}: this sweep has no values, so no jobs")
     params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
     grid = [f"{k}={v}" for k, v in params.items()] + list(overrides)
     check_syntax(grid)
@@ -186,7 +186,8 @@ def check_overrides(
             validate(job_cfg)
             check_output(cfg, multirun, num)
             if not multirun:  # the same-directory rule, before Hydra creates anything (a
-                rundir.check(str(cfg.hydra.run.dir), config_hash(job_cfg))  # sweep's: job start)
+                chash = config_hash(compose(config_name, overrides=job))  # as the job hashes
+                rundir.check(str(cfg.hydra.run.dir), chash)  # sweep's: at job start)
     except ConfigError:
         raise
     except Exception as exc:  # Hydra/OmegaConf composition errors: unknown keys and options

@@ -53,8 +53,9 @@ def test_run_then_rerun_skips_completed(tmp_path):
     assert res.returncode == 0 and "skipping" in res.stdout + res.stderr
     assert (out / runs.SUMMARY_FILE).stat().st_mtime_ns == before
 
-    res = run_cli([*TINY, "seed=1", f"hydra.run.dir={out}"], cwd=tmp_path)  # other config: runs
-    assert res.returncode == 0 and runs.read_summary(out)["seed"] == 1
+    res = run_cli([*TINY, "seed=1", f"hydra.run.dir={out}"], cwd=tmp_path)  # other config:
+    assert res.returncode == 2 and "holds a run of another config" in res.stderr  # refused,
+    assert runs.read_summary(out)["seed"] == 0  # and the run there is kept (issue 16 item 4)
 
 
 def test_diverged_run_exits_0(tmp_path):
