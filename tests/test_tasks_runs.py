@@ -110,7 +110,7 @@ def test_bad_task_input_is_one_line_exit_2(bad_outcomes, i):
     "args, code, start",
     [
         (["download", "DIR"], 1, "mnist download failed: cannot fetch"),  # offline (no network)
-        (["download", "FILE"], 1, "mnist download failed:"),
+        (["download", "FILE"], 2, "mnist download:"),  # refused before fetching anything
         ([], 2, "usage: python -m rnnbench.tasks.mnist download DIR"),
     ],
 )
