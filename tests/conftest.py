@@ -39,9 +39,16 @@ def compose_config(overrides: list[str] | tuple[str, ...] = (), hydra_node: bool
 
 def run_cli(args: list[str], cwd: Path, python: str = sys.executable, timeout: float = 300):
     """`python -m rnnbench ARGS` in a subprocess, full Hydra errors off."""
+    return run_module("rnnbench", args, cwd, python, timeout)
+
+
+def run_module(
+    module: str, args: list[str], cwd: Path, python: str = sys.executable, timeout: float = 300
+):
+    """`python -m MODULE ARGS` in a subprocess, full Hydra errors off."""
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     return subprocess.run(
-        [python, "-m", "rnnbench", *args],
+        [python, "-m", module, *args],
         cwd=cwd,
         env=env,
         capture_output=True,

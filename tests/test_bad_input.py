@@ -7,13 +7,12 @@ command runs in (the results tree) stays empty and no path outside it is created
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 OUTSIDE = "{outside}"  # replaced by a path next to (outside) the case's results tree
 
@@ -65,15 +64,7 @@ def _run(case_dir: Path, args: list[str]) -> subprocess.CompletedProcess:
     results = case_dir / "results"  # the results tree: the directory the command runs in
     results.mkdir(parents=True)
     args = [a.replace(OUTSIDE, str(case_dir / "outside")) for a in args]
-    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    return subprocess.run(
-        [sys.executable, "-m", "rnnbench", *args],
-        cwd=results,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(args, cwd=results, timeout=120)
 
 
 @pytest.fixture(scope="module")

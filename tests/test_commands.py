@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import TINY
+from conftest import TINY, run_module
 
 ROOT = os.geteuid() == 0
 KINDS = ("file", "dir", "missing", "loop", "readonly")
@@ -71,15 +70,7 @@ def _make(case_dir: Path, kind: str) -> Path:
 def _run(case_dir: Path, cmd: list[str], kind: str) -> subprocess.CompletedProcess:
     p = _make(case_dir, kind)
     args = [a.replace("{p}", str(p)).replace("{d}", str(case_dir / "d")) for a in cmd]
-    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    return subprocess.run(
-        [sys.executable, "-m", *args],
-        cwd=case_dir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_module(args[0], args[1:], cwd=case_dir)
 
 
 @pytest.fixture(scope="module")

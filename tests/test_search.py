@@ -27,36 +27,46 @@ def test_optuna_command_lines_get_a_failure_rate_that_keeps_the_sweep_going():
     assert with_sweeper_defaults(["-m", "seed=0,1"]) == ["-m", "seed=0,1"]
 
 
-def _study(db):
+def _optuna_sweep(tmp_path, *overrides: str, study: str = "t") -> list[str]:
+    """The command line of a tiny Optuna sweep into tmp_path/sweep, its study `study` stored in
+    tmp_path/study.db; `overrides` choose the sampler, trials and search space (a hidden size
+    among them replaces TINY's)."""
+    own = {o.split("=")[0] for o in overrides}
+    return [
+        "-m",
+        "hydra/sweeper=optuna",
+        f"hydra.sweeper.study_name={study}",
+        f"hydra.sweeper.storage=sqlite:///{tmp_path / 'study.db'}",
+        *overrides,
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        *[a for a in TINY if a.split("=")[0] not in own],
+    ]
+
+
+def _study(tmp_path, name: str = "t"):
     optuna = pytest.importorskip("optuna")
-    return optuna.load_study(study_name="t", storage=f"sqlite:///{db}")
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 'study.db'}")
 
 
 @pytest.mark.slow
 def test_trials_report_completed_diverged_and_failed_runs_to_optuna(tmp_path):
     """Grid over a divergence threshold (1e-9: every step diverges) and a hidden size (0 is
-    invalid: the trial fails), 4 trials of the 6 grid points (optuna 2.10's GridSampler raises
-    from `Study.stop` when a sweep exhausts its grid, so the grid is kept larger than n_trials):
-    the sweep ends normally and Optuna saw each trial as what it was: a failure for hidden size
-    0, inf for a diverged run, the final eval loss (the best value) for a completed one."""
+    invalid: the trial fails), 4 trials of the 6 grid points (an exhausted grid: the test
+    below): the sweep ends normally and Optuna saw each trial as what it was: a failure for
+    hidden size 0, inf for a diverged run, the final eval loss (the best value) for a completed
+    one."""
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
-    db = tmp_path / "study.db"
-    args = [
-        "-m",
-        "hydra/sweeper=optuna",
+    args = _optuna_sweep(
+        tmp_path,
         "hydra/sweeper/sampler=grid",
         "hydra.sweeper.n_trials=4",
         "hydra.sweeper.n_jobs=1",
-        "hydra.sweeper.study_name=t",
-        f"hydra.sweeper.storage=sqlite:///{db}",
         "train.diverge_grad_norm=choice(1e-9,1000.0)",
         "model.hidden_size=choice(0,8,9)",
-        f"hydra.sweep.dir={tmp_path / 'sweep'}",
-        *[a for a in TINY if not a.startswith("model.hidden_size")],
-    ]
+    )
     proc = run_cli(args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    trials = _study(db).trials
+    trials = _study(tmp_path).trials
     assert len(trials) == 4
     finite = []
     for t in trials:
@@ -78,20 +88,12 @@ def test_trials_report_completed_diverged_and_failed_runs_to_optuna(tmp_path):
 def test_tpe_search_runs_out_of_the_box(tmp_path):
     """hydra/sweeper=optuna alone, an lr interval: three trials, the best is the smallest loss."""
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
-    db = tmp_path / "study.db"
-    args = [
-        "-m",
-        "hydra/sweeper=optuna",
-        "hydra.sweeper.n_trials=3",
-        "hydra.sweeper.study_name=t",
-        f"hydra.sweeper.storage=sqlite:///{db}",
-        "optim.lr=tag(log,interval(1e-3,1e-1))",
-        f"hydra.sweep.dir={tmp_path / 'sweep'}",
-        *TINY,
-    ]
+    args = _optuna_sweep(
+        tmp_path, "hydra.sweeper.n_trials=3", "optim.lr=tag(log,interval(1e-3,1e-1))"
+    )
     proc = run_cli(args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    trials = _study(db).trials
+    trials = _study(tmp_path).trials
     assert [t.state.name for t in trials] == ["COMPLETE"] * 3
     assert len({t.params["optim.lr"] for t in trials}) == 3
     best = min(t.value for t in trials)
@@ -119,27 +121,15 @@ def test_grid_search_whose_last_point_fails_ends_normally(tmp_path):
     failing trial (hidden size 0) the last, and the only one: the sweep ends with one line
     (exit 1) saying no trial completed, not Optuna's "Record does not exist" traceback."""
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
-    db = tmp_path / "study.db"
-    args = [
-        "-m",
-        "hydra/sweeper=optuna",
-        "hydra/sweeper/sampler=grid",
-        "hydra.sweeper.n_trials=1",
-        "hydra.sweeper.study_name=t",
-        f"hydra.sweeper.storage=sqlite:///{db}",
-        "model.hidden_size=choice(0)",
-        f"hydra.sweep.dir={tmp_path / 'sweep'}",
-        *[a for a in TINY if not a.startswith("model.hidden_size")],
-    ]
-    proc = run_cli(args, cwd=tmp_path)
+    grid = ("hydra/sweeper/sampler=grid", "hydra.sweeper.n_trials=1", "model.hidden_size=choice(0)")
+    proc = run_cli(_optuna_sweep(tmp_path, *grid), cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("rnnbench: error: no trial of the Optuna sweep completed"), last
-    assert [t.state.name for t in _study(db).trials] == ["FAIL"]
-    args[args.index("model.hidden_size=choice(0)")] = "model.hidden_size=choice(0,8)"
-    args[args.index("hydra.sweeper.n_trials=1")] = "hydra.sweeper.n_trials=2"
-    args[args.index("hydra.sweeper.study_name=t")] = "hydra.sweeper.study_name=t2"
+    assert [t.state.name for t in _study(tmp_path).trials] == ["FAIL"]
+    grid = ("hydra/sweeper/sampler=grid", "hydra.sweeper.n_trials=2")
+    args = _optuna_sweep(tmp_path, *grid, "model.hidden_size=choice(0,8)", study="t2")
     proc = run_cli(args, cwd=tmp_path)  # the failing point first or last: either way, exit 0
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
