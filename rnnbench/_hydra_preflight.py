@@ -31,7 +31,6 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from rnnbench import rundir
 from rnnbench.config import CONFIG_NAME, VERSION_BASE, ConfigError, conf_dir, config_hash, validate
 from rnnbench.options import Bool, OptionError
 from rnnbench.paths import check_inside
@@ -185,9 +184,11 @@ def check_overrides(
             job_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
             validate(job_cfg)
             check_output(cfg, multirun, num)
-            if not multirun:  # the same-directory rule, before Hydra creates anything (a
+            if not multirun:  # the same-directory rule, before Hydra creates anything
+                from rnnbench import rundir  # deferred: pandas, paid by valid runs only
+
                 chash = config_hash(compose(config_name, overrides=job))  # as the job hashes
-                rundir.check(str(cfg.hydra.run.dir), chash)  # sweep's: at job start)
+                rundir.check(str(cfg.hydra.run.dir), chash)  # (sweep jobs: at job start)
     except ConfigError:
         raise
     except Exception as exc:  # Hydra/OmegaConf composition errors: unknown keys and options
