@@ -141,8 +141,10 @@ def app_hydra(config_path: str | None, config_dir: str | None) -> Iterator[None]
         restore_gh_from_backup(backup)
 
 
-def preflight(argv: list[str]) -> None:
+def preflight(argv: list[str]) -> str | None:
     """Compose and validate every job `argv` describes; raise ConfigError (one line) if bad.
+    Returns the sweeper the command runs under (``hydra.sweeper._target_``; None for --help and
+    the like), whether the command line or a config's defaults chose it.
 
     Composes through Hydra's compose API, so nothing is created on disk.
     """
@@ -156,10 +158,12 @@ def preflight(argv: list[str]) -> None:
     parser.error = error  # type: ignore[method-assign]
     args = parser.parse_args(argv)
     if args.help or args.hydra_help or args.info or args.shell_completion:
-        return
+        return None
     try:
         with app_hydra(args.config_path, args.config_dir):
-            check_overrides(list(args.overrides), args.multirun, args.config_name or CONFIG_NAME)
+            return check_overrides(
+                list(args.overrides), args.multirun, args.config_name or CONFIG_NAME
+            )
     except ConfigError:
         raise
     except Exception as exc:  # a search path Hydra cannot read
@@ -168,8 +172,9 @@ def preflight(argv: list[str]) -> None:
 
 def check_overrides(
     overrides: list[str], multirun: bool = False, config_name: str = CONFIG_NAME
-) -> None:
+) -> str | None:
     """Compose and validate every job of `overrides`; Hydra must be initialised (compose API).
+    Returns the jobs' ``hydra.sweeper._target_``.
 
     Raises ConfigError with one line for range errors and for Hydra's own composition errors.
     """
@@ -189,6 +194,7 @@ def check_overrides(
 
                 chash = config_hash(compose(config_name, overrides=job))  # as the job hashes
                 rundir.check(str(cfg.hydra.run.dir), chash)  # (sweep jobs: at job start)
+        return OmegaConf.select(cfg, "hydra.sweeper._target_")
     except ConfigError:
         raise
     except Exception as exc:  # Hydra/OmegaConf composition errors: unknown keys and options
@@ -261,8 +267,11 @@ def check_output(cfg: DictConfig, multirun: bool, num: int = 0) -> None:
     except OptionError as exc:
         raise ConfigError(str(exc)) from None
     if multirun:
-        sweep = Path(os.path.realpath(paths[0][1]))
-        if sweep not in Path(os.path.realpath(paths[1][1])).parents:
+        sweep, job = (Path(os.path.realpath(p)) for _, p, _ in paths[:2])
+        # Another sweeper (Optuna) adds its parameters to each job's overrides; the job checked
+        # here has none of them, so its directory may resolve to the sweep directory itself.
+        own_jobs = OmegaConf.select(cfg, "hydra.sweeper._target_") != BASIC_SWEEPER
+        if sweep not in job.parents and not (own_jobs and job == sweep):
             sub = OmegaConf.to_container(cfg.hydra.sweep, resolve=False).get("subdir")
             raise ConfigError(
                 f"hydra.sweep.subdir must stay inside hydra.sweep.dir, got {sub!r} "

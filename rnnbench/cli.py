@@ -95,12 +95,12 @@ def main(argv: list[str] | None = None) -> None:
 
         _hydra_joblib.install()
     argv = search.with_sweeper_defaults(sys.argv[1:] if argv is None else argv)
-    if search.selects_optuna(argv):
-        search.tolerate_grid_exhaustion()
     try:
-        preflight(argv)
+        sweeper = preflight(argv)
     except ConfigError as exc:
         _usage_error(str(exc))
+    if search.uses_optuna(sweeper):  # chosen on the command line or by a config's defaults
+        search.tolerate_grid_exhaustion()
     sys.argv = [sys.argv[0], *argv]
     try:
         app()

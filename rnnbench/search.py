@@ -19,13 +19,13 @@ float, or FAIL when the job raised or returned something Optuna rejects, such as
 The plugin aborts the whole sweep at the first FAIL unless ``hydra.sweeper.max_failure_rate``
 allows it; `with_sweeper_defaults` adds ``hydra.sweeper.max_failure_rate=1.0`` to a command line
 that selects ``hydra/sweeper=optuna`` without setting it, so a failed trial is a result, not a
-crash. Two endings would still be tracebacks, and
-`tolerate_grid_exhaustion` (installed by `cli.main` whenever the Optuna sweeper is selected)
-turns them into results: a grid search (``hydra/sweeper/sampler=grid``) whose last grid point
-fails (Optuna 2.10's GridSampler calls ``Study.stop`` once the grid is exhausted, which raises
-outside ``Study.optimize``: the plugin asks and tells trials itself, and already caps n_trials at
-the grid size, so there is nothing to stop), and a sweep in which every trial failed (one line,
-exit 1). Example (conf/experiment/search_rnn_lr.yaml):
+crash. Two endings would still be tracebacks, and `tolerate_grid_exhaustion` (installed by
+`cli.main` whenever a command runs under the Optuna sweeper, chosen on the command line or by a
+config's defaults) turns them into results: a grid search (``hydra/sweeper/sampler=grid``)
+whose last grid point fails (Optuna 2.10's GridSampler calls ``Study.stop`` once the grid is
+exhausted, which raises outside ``Study.optimize``: the plugin asks and tells trials itself, and
+already caps n_trials at the grid size, so there is nothing to stop), and a sweep in which every
+trial failed (one line, exit 1). Example (conf/experiment/search_rnn_lr.yaml):
 
     python -m rnnbench -m +experiment=search_rnn_lr
 """
@@ -41,7 +41,6 @@ __all__ = [
     "OBJECTIVES",
     "NoTrialCompleted",
     "objective_value",
-    "selects_optuna",
     "tolerate_grid_exhaustion",
     "uses_optuna",
     "with_sweeper_defaults",
@@ -72,15 +71,10 @@ def uses_optuna(sweeper_target: str | None) -> bool:
     return sweeper_target == OPTUNA_TARGET
 
 
-def selects_optuna(argv: list[str]) -> bool:
-    """Whether a command line selects the Optuna sweeper (``hydra/sweeper=optuna``)."""
-    return any(a.lstrip("+~") == "hydra/sweeper=optuna" for a in argv)
-
-
 def with_sweeper_defaults(argv: list[str]) -> list[str]:
     """`argv` plus ``hydra.sweeper.<key>=<value>`` for each of `SWEEPER_DEFAULTS` the command
     does not set, when it selects ``hydra/sweeper=optuna``; otherwise `argv` unchanged."""
-    if not selects_optuna(argv):
+    if not any(a.lstrip("+~") == "hydra/sweeper=optuna" for a in argv):
         return argv
     extra = [
         f"hydra.sweeper.{key}={value}"
@@ -88,7 +82,6 @@ def with_sweeper_defaults(argv: list[str]) -> list[str]:
         if not any(a.lstrip("+~").startswith(f"hydra.sweeper.{key}=") for a in argv)
     ]
     return [*argv, *extra]
-
 
 
 class NoTrialCompleted(SystemExit):

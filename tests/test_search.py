@@ -133,3 +133,18 @@ def test_grid_search_whose_last_point_fails_ends_normally(tmp_path):
     proc = run_cli(args, cwd=tmp_path)  # the failing point first or last: either way, exit 0
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
+
+
+def test_preflight_names_the_sweeper_a_configs_defaults_choose():
+    """cli.main installs `tolerate_grid_exhaustion` from what preflight returns: an experiment
+    that selects Optuna in its defaults (no hydra/sweeper=optuna on the command line) counts.
+    The README's command itself passes: its trials' directories are named by the parameters
+    Optuna adds, so the one job preflight sees resolves to the sweep directory (it was refused
+    as "hydra.sweep.subdir must stay inside hydra.sweep.dir")."""
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    from rnnbench._hydra_preflight import preflight
+    from rnnbench.search import OPTUNA_TARGET
+
+    assert preflight(["-m", "+experiment=search_rnn_lr"]) == OPTUNA_TARGET
+    assert preflight(["-m", "seed=0,1"]) != OPTUNA_TARGET
+    assert preflight(["--help"]) is None
