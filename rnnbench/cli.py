@@ -90,7 +90,7 @@ def _job(cfg: DictConfig) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``python -m rnnbench`` and the ``rnnbench`` script."""
     session.hold_signals()  # a signal before the loop's handlers: the run stops at step 0
-    if importlib.util.find_spec("hydra_plugins.hydra_joblib_launcher") is not None:
+    if importable("hydra_plugins.hydra_joblib_launcher"):
         from rnnbench import _hydra_joblib  # hydra/launcher=joblib: stopped cleanly by signals
 
         _hydra_joblib.install()
@@ -113,6 +113,15 @@ def main(argv: list[str] | None = None) -> None:
             "again to resume from the checkpoint\n"
         )
         sys.exit(128 + signum)
+
+
+def importable(module: str) -> bool:
+    """Whether `module` can be imported, without importing it (False also when its parent
+    package is missing: ``find_spec`` raises then, as for ``hydra_plugins`` on a plain install)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 def _usage_error(message: str) -> None:

@@ -128,3 +128,13 @@ def test_installed_wheel_runs_from_elsewhere(tmp_path):
     summary = runs.read_summary(out)
     assert summary["status"] == "completed" and summary["steps"] == 20
     assert runs.missing_files(out) == []
+
+
+def test_optional_plugins_are_looked_up_without_failing_when_absent():
+    """A plain install (no extras) has no ``hydra_plugins`` package at all: looking up the
+    joblib launcher must say no, not raise (the main job crashed with ModuleNotFoundError)."""
+    from rnnbench.cli import importable
+
+    assert importable("json.decoder")
+    assert not importable("no_such_package_rnnbench.sub")
+    assert not importable("no_such_module_rnnbench")
